@@ -1,0 +1,112 @@
+"""One sample, from record to tensors: media -> uint8 frames, messages -> ids + exact labels.
+
+A sample that cannot be used (broken media, too long) is skipped: another is drawn in its place,
+the reason is logged once, and the skip travels with the batch (key ``skipped``) so the trainer
+counts it in the main process, whatever the number of DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import MediaError, TooManySkippedSamples
+from ..media.image import load_image_tensor
+from ..media.video import load_video_tensor
+from ..video_config import VideoConfig
+from .chat import ChatEncoder, SampleTooLong
+from .records import MediaRef, Sample
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Skip:
+    """Why one sample was not used."""
+
+    kind: str  # "media" | "too_long"
+    where: str  # file, record index and id
+    reason: str
+
+
+def load_media(ref: MediaRef, video: VideoConfig) -> tuple[torch.Tensor, list[float] | None]:
+    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos."""
+    if ref.kind == "video":
+        clip = load_video_tensor(
+            ref.path,
+            num_frames=video.num_frames,
+            image_size=video.image_size,
+            frame_sampling=video.frame_sampling,
+            aspect=video.aspect,
+            backend=video.video_backend,
+            fps=video.fps,
+            max_frames=video.max_frames,
+            start=ref.start,
+            end=ref.end,
+        )
+        return clip.frames, clip.timestamps
+    return load_image_tensor(ref.path, video.image_size, video.aspect), None
+
+
+class ConversationDataset(Dataset):
+    """Samples of images, videos and text, mixed freely; items are dicts the ``Collator`` batches."""
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        encoder: ChatEncoder,
+        video: VideoConfig,
+        max_length: int | None = None,
+        max_attempts: int = 20,
+    ):
+        if not samples:
+            raise ValueError("the dataset is empty")
+        self.samples, self.encoder, self.video = samples, encoder, video
+        self.max_length, self.max_attempts = max_length, max_attempts
+        self._logged: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def build(self, sample: Sample) -> dict:
+        """Tensors for one sample; raises ``MediaError`` / ``SampleTooLong``."""
+        loaded = [load_media(ref, self.video) for ref in sample.media]
+        encoded = self.encoder.encode(
+            sample.messages, [frames.shape[0] for frames, _ in loaded], max_length=self.max_length
+        )
+        return {
+            "input_ids": torch.tensor(encoded.input_ids, dtype=torch.long),
+            "labels": torch.tensor(encoded.labels, dtype=torch.long),
+            "pixel_values": torch.cat([frames for frames, _ in loaded]) if loaded else None,
+            "id": sample.id,
+            "timestamps": [ts for _, ts in loaded],
+        }
+
+    def __getitem__(self, index: int) -> dict:
+        skipped: list[Skip] = []
+        candidate = index
+        for attempt in range(self.max_attempts):
+            sample = self.samples[candidate]
+            try:
+                item = self.build(sample)
+            except MediaError as exc:
+                skipped.append(self._skip("media", sample, str(exc)))
+            except SampleTooLong as exc:
+                skipped.append(self._skip("too_long", sample, str(exc)))
+            else:
+                item["skipped"] = skipped
+                return item
+            candidate = random.Random(index * 1_000_003 + attempt).randrange(len(self.samples))
+        raise TooManySkippedSamples(
+            f"{self.max_attempts} samples in a row could not be used; last: {skipped[-1].where}: {skipped[-1].reason}"
+        )
+
+    def _skip(self, kind: str, sample: Sample, reason: str) -> Skip:
+        if sample.where not in self._logged:  # once per sample and process
+            self._logged.add(sample.where)
+            logger.warning("skipping %s: %s", sample.where, reason)
+        return Skip(kind, sample.where, reason)

@@ -1,0 +1,35 @@
+"""Typed errors: each message names the file, the record and the reason."""
+
+from __future__ import annotations
+
+
+class FastVlmVideoError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class MediaError(FastVlmVideoError):
+    """A video or image cannot be read. ``path`` and ``reason`` are kept for counting and reports."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class RecordError(FastVlmVideoError):
+    """A data record is malformed (schema, placeholders, roles). Names file, record index and id."""
+
+    def __init__(self, source: str, index: int | None, reason: str, record_id: str | None = None):
+        self.source, self.index, self.reason, self.record_id = str(source), index, reason, record_id
+        where = self.source if index is None else f"{self.source}, record {index}"
+        if record_id is not None:
+            where += f" (id {record_id!r})"
+        super().__init__(f"{where}: {reason}")
+
+
+class ConfigError(FastVlmVideoError):
+    """A command-line or YAML setting is invalid or inconsistent with the checkpoint."""
+
+
+class TooManySkippedSamples(FastVlmVideoError):
+    """More samples were skipped (broken media, too long) than the run tolerates."""

@@ -1,0 +1,110 @@
+"""Training configuration: LLaVA / FastVLM-fork flag names + every Hugging Face ``TrainingArguments`` flag.
+
+Parsed by ``HfArgumentParser`` from the command line or a YAML file with the same keys
+(``fastvlm-video train --config run.yaml [--flag value ...]``; flags given on the command line win).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from transformers import HfArgumentParser
+from transformers import TrainingArguments as HFTrainingArguments
+
+from ..errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "Local FastVLM checkpoint directory (HF 'fast_vlm' format)."})
+    freeze_backbone: bool = field(default=False, metadata={"help": "Freeze the LLM (alias: --freeze_llm).", "aliases": ["--freeze_llm"]})
+    tune_mm_mlp_adapter: bool = field(
+        default=False, metadata={"help": "Train only the projector (LLaVA stage 1; alias: --train_projector_only).", "aliases": ["--train_projector_only"]}
+    )
+    unfreeze_mm_vision_tower: bool = field(
+        default=False,
+        metadata={"help": "Also train the vision tower (frozen by default, as in LLaVA; alias: --train_vision_tower).", "aliases": ["--train_vision_tower"]},
+    )
+    # Accepted so FastVLM-fork command lines run unchanged; each is checked against the checkpoint.
+    version: str = field(default="qwen_2", metadata={"help": "Conversation template; FastVLM uses 'qwen_2' (ChatML)."})
+    vision_tower: str | None = field(default=None, metadata={"help": "Fixed by the checkpoint; checked and ignored."})
+    mm_projector_type: str = field(default="mlp2x_gelu", metadata={"help": "Fixed by the checkpoint (mlp2x_gelu)."})
+    mm_vision_select_layer: int = field(default=-1, metadata={"help": "Fixed by the checkpoint (last layer)."})
+    mm_use_im_start_end: bool = field(default=False, metadata={"help": "Not used by FastVLM; must stay False."})
+    mm_use_im_patch_token: bool = field(default=False, metadata={"help": "Not used by FastVLM; must stay False."})
+    pretrain_mm_mlp_adapter: str | None = field(default=None, metadata={"help": "Not supported: the checkpoint holds the projector."})
+
+
+@dataclass
+class DataArguments:
+    data_path: list[str] = field(metadata={"help": "Training data: LLaVA JSON/JSONL or 'messages' format; one or more files."})
+    image_folder: str = field(default=".", metadata={"help": "Folder media paths are relative to (alias: --media_folder).", "aliases": ["--media_folder"]})
+    validation_data_path: list[str] = field(default_factory=list, metadata={"help": "Validation data, evaluated during training."})
+    num_video_frames: int = field(default=8, metadata={"help": "Frames sampled per video (N)."})
+    frame_sampling: str = field(default="uniform", metadata={"help": "uniform | fps | keyframe."})
+    video_fps: float = field(default=1.0, metadata={"help": "Frames per second for --frame_sampling fps."})
+    max_frames: int = field(default=64, metadata={"help": "Cap on frames for --frame_sampling fps."})
+    video_backend: str = field(default="auto", metadata={"help": "auto | pyav | decord."})
+    image_size: int | None = field(default=None, metadata={"help": "Frame size S (default: the checkpoint's processor, 1024)."})
+    image_aspect_ratio: str = field(default="pad", metadata={"help": "pad (FastVLM) | crop | resize (alias: square)."})
+    skip_invalid_records: bool = field(default=False, metadata={"help": "Drop invalid records (logged, counted) instead of stopping."})
+    max_skip_fraction: float = field(default=0.05, metadata={"help": "Stop when more than this share of samples is skipped."})
+    lazy_preprocess: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility; loading is always lazy."})
+    is_multimodal: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility."})
+
+    @property
+    def aspect(self) -> str:
+        aliases = {"pad": "pad", "crop": "crop", "resize": "resize", "square": "resize"}
+        if self.image_aspect_ratio not in aliases:
+            raise ConfigError(f"--image_aspect_ratio {self.image_aspect_ratio!r} is not supported: use one of {sorted(aliases)}")
+        return aliases[self.image_aspect_ratio]
+
+
+@dataclass
+class TrainingArguments(HFTrainingArguments):
+    model_max_length: int = field(default=2048, metadata={"help": "Longest sequence, image tokens included; longer samples are truncated (never inside image tokens) or skipped."})
+    mm_projector_lr: float | None = field(default=None, metadata={"help": "Learning rate of the projector (default: --learning_rate)."})
+    vision_tower_lr: float | None = field(default=None, metadata={"help": "Learning rate of the vision tower (default: --learning_rate)."})
+    evaluation_strategy: str | None = field(default=None, metadata={"help": "Old name of --eval_strategy (accepted)."})
+    warmup_ratio: float | None = field(default=None, metadata={"help": "Old name: share of steps to warm up (sets --warmup_steps)."})
+    group_by_modality_length: bool = field(default=False, metadata={"help": "Accepted for LLaVA compatibility (no effect)."})
+    report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard (default), wandb, none, ..."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: batches are built by our collator."})
+
+    def __post_init__(self):
+        if self.evaluation_strategy is not None:
+            self.eval_strategy = self.evaluation_strategy
+        if self.warmup_ratio is not None:
+            self.warmup_steps = self.warmup_ratio
+        super().__post_init__()
+
+
+def _yaml_to_argv(path: str) -> list[str]:
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of flag names to values")
+    argv: list[str] = []
+    for key, value in config.items():
+        values = value if isinstance(value, list) else [value]
+        argv += [f"--{key}", *(str(v) for v in values)]
+    return argv
+
+
+def parse_train_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """Parse ``argv`` (``--config FILE.yaml`` first, then flags that override it)."""
+    if argv and argv[0] == "--config":
+        if len(argv) < 2:
+            raise ConfigError("--config needs a YAML file")
+        argv = _yaml_to_argv(argv[1]) + argv[2:]
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    return model_args, data_args, training_args
+
+
+def build_parser() -> HfArgumentParser:
+    return HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))

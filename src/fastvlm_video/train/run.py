@@ -1,0 +1,119 @@
+"""``fastvlm-video train``: build everything from the arguments and hand it to the HF Trainer.
+
+Read top to bottom: checkpoint -> video settings -> data -> what trains -> Trainer -> save.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import set_seed
+
+from ..data.chat import ChatEncoder
+from ..data.collate import Collator
+from ..data.dataset import ConversationDataset
+from ..data.records import load_samples
+from ..errors import ConfigError
+from ..model.load import load_model, load_tokenizer, video_config_of
+from ..model.processor import make_processor
+from .args import DataArguments, ModelArguments, TrainingArguments
+from .freeze import set_trainable
+from .trainer import SaveVideoConfig, SkipCounter, VideoTrainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    train_loss: float
+    eval_loss: float | None
+    skipped: int
+    invalid_records: int
+
+
+def check_fork_flags(model_args: ModelArguments, model) -> None:
+    """FastVLM-fork flags that the checkpoint fixes: fail on a contradiction, note the rest."""
+    if model_args.version not in ("qwen_2", "qwen2", "chatml"):
+        raise ConfigError(f"--version {model_args.version!r}: FastVLM uses the 'qwen_2' (ChatML) template")
+    if model_args.mm_projector_type != "mlp2x_gelu":
+        raise ConfigError(f"--mm_projector_type {model_args.mm_projector_type!r}: FastVLM's projector is mlp2x_gelu")
+    if model_args.mm_use_im_start_end or model_args.mm_use_im_patch_token:
+        raise ConfigError("--mm_use_im_start_end / --mm_use_im_patch_token: FastVLM checkpoints use neither; leave them False")
+    if model_args.pretrain_mm_mlp_adapter:
+        raise ConfigError("--pretrain_mm_mlp_adapter: the checkpoint already holds its projector")
+    if model_args.vision_tower:
+        logger.info("--vision_tower %s ignored: the checkpoint's tower is %s", model_args.vision_tower, model.config.vision_config.architecture)
+    if model_args.mm_vision_select_layer not in (-1, -2):
+        logger.info("--mm_vision_select_layer %s ignored: FastVLM uses the last layer", model_args.mm_vision_select_layer)
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
+    set_seed(training_args.seed)
+    path = model_args.model_name_or_path
+    dtype = torch.bfloat16 if training_args.bf16 else (torch.float16 if training_args.fp16 else torch.float32)
+    model = load_model(path, dtype=dtype)
+    check_fork_flags(model_args, model)
+    tokenizer = load_tokenizer(path)
+    video = video_config_of(
+        path,
+        num_frames=data_args.num_video_frames,
+        frame_sampling=data_args.frame_sampling,
+        fps=data_args.video_fps,
+        max_frames=data_args.max_frames,
+        image_size=data_args.image_size,
+        aspect=data_args.aspect,
+        video_backend=data_args.video_backend,
+    )
+    logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
+
+    encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
+    skip = data_args.skip_invalid_records
+    train_samples, invalid = load_samples(data_args.data_path, data_args.image_folder, skip_invalid=skip)
+    val_samples, val_invalid = load_samples(data_args.validation_data_path, data_args.image_folder, skip_invalid=skip)
+    for error in invalid + val_invalid:
+        logger.warning("dropped invalid record: %s", error)
+    max_length = training_args.model_max_length
+    train_set = ConversationDataset(train_samples, encoder, video, max_length)
+    val_set = ConversationDataset(val_samples, encoder, video, max_length) if val_samples else None
+    if val_set is None and training_args.eval_strategy != "no":
+        raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
+    logger.info("%d training samples, %d validation samples", len(train_set), len(val_samples))
+
+    set_trainable(
+        model,
+        train_llm=not (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter),
+        train_projector=True,
+        train_vision_tower=model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter,
+    )
+    if training_args.gradient_checkpointing:
+        model.enable_input_require_grads()
+    model.config.use_cache = False
+
+    processor = make_processor(tokenizer, video.image_size)
+    counter = SkipCounter(max_fraction=data_args.max_skip_fraction)
+    trainer = VideoTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        data_collator=Collator(pad_token_id=tokenizer.pad_token_id),
+        processing_class=processor,
+        callbacks=[SaveVideoConfig(video)],
+        skip_counter=counter,
+    )
+    outcome = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    eval_loss = trainer.evaluate()["eval_loss"] if val_set is not None else None
+
+    output_dir = Path(training_args.output_dir)
+    model.config.use_cache = True
+    trainer.save_model(str(output_dir))
+    trainer.save_state()
+    if trainer.is_world_process_zero():
+        video.save(output_dir)
+        counter.write(output_dir / "skipped_samples.json")
+    logger.info("skipped samples during training: %s", counter.summary())
+    return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skips), len(invalid) + len(val_invalid))

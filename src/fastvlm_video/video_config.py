@@ -1,0 +1,55 @@
+"""The video settings that travel with a checkpoint (``video_config.json``), read back by predict/evaluate."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from .constants import VIDEO_CONFIG_NAME, VISION_STRIDE
+from .media.sampling import FRAME_SAMPLING_MODES
+from .media.transforms import ASPECT_MODES
+from .media.video import VIDEO_BACKENDS
+
+
+@dataclass
+class VideoConfig:
+    """How a video becomes frames for this model: T frames of S x S pixels, K = (S/64)^2 tokens each."""
+
+    num_frames: int = 8
+    frame_sampling: str = "uniform"  # uniform | fps | keyframe
+    fps: float = 1.0  # frame_sampling="fps"
+    max_frames: int = 64  # cap for frame_sampling="fps"
+    image_size: int = 1024
+    aspect: str = "pad"  # pad (FastVLM) | crop (CLIP) | resize
+    video_backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if self.frame_sampling not in FRAME_SAMPLING_MODES:
+            raise ValueError(f"frame_sampling must be one of {FRAME_SAMPLING_MODES}, got {self.frame_sampling!r}")
+        if self.aspect not in ASPECT_MODES:
+            raise ValueError(f"aspect must be one of {ASPECT_MODES}, got {self.aspect!r}")
+        if self.video_backend not in VIDEO_BACKENDS:
+            raise ValueError(f"video_backend must be one of {VIDEO_BACKENDS}, got {self.video_backend!r}")
+        if self.image_size % VISION_STRIDE:
+            raise ValueError(f"image_size must be a multiple of {VISION_STRIDE} (FastViTHD stride), got {self.image_size}")
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return (self.image_size // VISION_STRIDE) ** 2
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / VIDEO_CONFIG_NAME
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> VideoConfig | None:
+        """The settings saved beside a checkpoint, or ``None`` when it has none."""
+        path = Path(directory) / VIDEO_CONFIG_NAME
+        if not path.is_file():
+            return None
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})

@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny tokenizer/model (FastViTHD topology, shrunk) and synthetic H.264 clips."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import pytest
+import torch
+
+from fastvlm_video.demo.synthetic import moving_square_frames, numbered_frames, write_video
+from fastvlm_video.model.processor import make_processor
+from fastvlm_video.model.tiny import build_tiny_model, build_tiny_tokenizer
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return build_tiny_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    """A saved tiny FastVLM checkpoint (model + processor at 128 px) that training can start from."""
+    path = tmp_path_factory.mktemp("tiny_model")
+    build_tiny_model(tokenizer, seed=0).save_pretrained(path)
+    make_processor(tokenizer, 128).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def numbered_video(tmp_path_factory):
+    """50 frames at 10 fps, keyframe every 12; frame i has grey level 4*i."""
+    return write_video(tmp_path_factory.mktemp("videos") / "numbered.mp4", numbered_frames(50), fps=10, gop=12)
+
+
+@pytest.fixture(scope="session")
+def media_folder(tmp_path_factory):
+    """A folder with two motion clips, an image, a corrupt video and a text file."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("media")
+    rng = np.random.default_rng(0)
+    write_video(root / "left.mp4", moving_square_frames("left", rng), fps=8, gop=8)
+    write_video(root / "up.MOV", moving_square_frames("up", rng), fps=8, gop=8)
+    Image.fromarray(np.full((40, 60, 3), 200, np.uint8)).save(root / "still.png")
+    (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    (root / "notes.txt").write_text("hello")
+    return root

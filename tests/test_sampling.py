@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from fastvlm_video.media.sampling import fps_indices, uniform_indices, window
+
+
+def test_uniform_indices_span_the_whole_clip():
+    assert uniform_indices(100, 8) == np.linspace(0, 99, 8).round().astype(int).tolist()
+    assert uniform_indices(100, 8)[0] == 0 and uniform_indices(100, 8)[-1] == 99
+    assert uniform_indices(1, 1) == [0]
+
+
+def test_short_clip_repeats_frames():
+    assert uniform_indices(3, 8) == [0, 0, 1, 1, 1, 1, 2, 2]
+    assert uniform_indices(1, 4) == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("bad", [(0, 8), (10, 0)])
+def test_uniform_rejects_empty(bad):
+    with pytest.raises(ValueError):
+        uniform_indices(*bad)
+
+
+def test_fps_indices_tick_and_cap():
+    ts = [i / 30 for i in range(300)]  # 10 s at 30 fps
+    assert fps_indices(ts, 1.0, 64) == [0, 30, 60, 90, 120, 150, 180, 210, 240, 270]
+    capped = fps_indices(ts, 2.0, 5)
+    assert len(capped) == 5 and capped[0] == 0 and capped[-1] == 285
+
+
+def test_window_selects_segment():
+    ts = [i * 0.5 for i in range(20)]  # 0 .. 9.5 s
+    assert window(ts, 2.0, 4.0) == (4, 9)
+    assert window(ts, None, None) == (0, 20)
