@@ -34,8 +34,11 @@ _DEFAULT_CORPUS = [
 ]
 
 
-def build_tiny_tokenizer(corpus: Iterable[str] = (), vocab_size: int = 600) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE with Qwen2's pre-tokenizer and ChatML special tokens (no download)."""
+def build_tiny_tokenizer(corpus: Iterable[str] = (), vocab_size: int = 600, image_token: bool = True) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE with Qwen2's pre-tokenizer and ChatML special tokens (no download).
+
+    ``image_token=False`` leaves ``<image>`` out, as in the original ml-fastvlm tokenizers.
+    """
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
@@ -51,12 +54,12 @@ def build_tiny_tokenizer(corpus: Iterable[str] = (), vocab_size: int = 600) -> P
     )
     tok.train_from_iterator(list(_DEFAULT_CORPUS) + list(corpus), trainer=trainer)
     # Added in Qwen2's order, so <|endoftext|>, <|im_start|>, <|im_end|>, <image> get consecutive ids.
-    tok.add_special_tokens(SPECIAL_TOKENS)
+    tok.add_special_tokens(SPECIAL_TOKENS if image_token else SPECIAL_TOKENS[:-1])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=IM_END,
         pad_token=ENDOFTEXT,
-        extra_special_tokens={"image_token": IMAGE_TOKEN},
+        extra_special_tokens={"image_token": IMAGE_TOKEN} if image_token else {},
         model_max_length=2048,
         clean_up_tokenization_spaces=False,
     )
@@ -68,14 +71,22 @@ def tiny_fastvlm_config(
     text_hidden_size: int = 64,
     text_layers: int = 2,
     vision_embed_dims: tuple[int, ...] = (8, 16, 32, 64, 128),
+    inference_mode: bool = False,
 ) -> FastVlmConfig:
-    """A FastVLM config with the FastViTHD (``fastvit_mci3``) topology shrunk to a few thousand params."""
+    """A FastVLM config with the FastViTHD (``fastvit_mci3``) topology shrunk to a few thousand params.
+
+    ``inference_mode=True`` builds the tower reparameterised (one conv per MobileOne block), as in
+    Apple's released checkpoints; the default keeps the train-time branches.
+    """
+    model_args = {"layers": [1, 1, 1, 1, 1], "embed_dims": list(vision_embed_dims)}
+    if inference_mode:
+        model_args["inference_mode"] = True
     vision_config = {
         "model_type": "timm_wrapper",
         "architecture": "fastvit_mci3",
         "do_pooling": False,
         "hidden_size": vision_embed_dims[-1] * 2,  # cls_ratio 2: the final conv doubles the last width
-        "model_args": {"layers": [1, 1, 1, 1, 1], "embed_dims": list(vision_embed_dims)},
+        "model_args": model_args,
     }
     text_config = {
         "model_type": "qwen2",

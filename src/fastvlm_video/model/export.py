@@ -1,0 +1,46 @@
+"""Write a standard checkpoint: weights + config, tokenizer + processor, ``video_config.json``.
+
+What ``fastvlm-video convert`` and ``fastvlm-video export`` produce: a directory that loads with
+``AutoModelForImageTextToText`` / ``AutoProcessor`` alone, and with every command of this package.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..errors import ConfigError
+from ..video_config import VideoConfig
+from .load import detect_format, load_model, load_tokenizer, video_config_of
+from .processor import make_processor
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Path:
+    """Save ``model`` (a plain ``FastVlmForConditionalGeneration``) with its processor and video settings."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    make_processor(tokenizer, video.image_size).save_pretrained(str(out))
+    video.save(out)
+    return out
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False, dtype: str = "auto") -> Path:
+    """Load ``src`` (any format) and write it as a standard checkpoint in ``dst``; adapters need ``merge_lora``."""
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype {dtype!r}: choose one of {sorted(DTYPES)}")
+    fmt = detect_format(src)
+    if fmt == "lora" and not merge_lora:
+        raise ConfigError(f"{src} is a LoRA adapter: pass --merge_lora to fold it into its base and write a standard checkpoint")
+    if Path(dst).resolve() == Path(src).resolve():
+        raise ConfigError(f"{dst}: choose an output directory other than the source")
+    model = load_model(src, dtype=DTYPES[dtype], merge_lora=True)
+    path = save_checkpoint(model, load_tokenizer(src), video_config_of(src), dst)
+    logger.info("wrote %s checkpoint %s as a standard fast_vlm checkpoint in %s", fmt, src, path)
+    return path
