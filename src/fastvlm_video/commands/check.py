@@ -1,0 +1,67 @@
+"""fastvlm-video check: validate training data before a long run; exit 1 when anything is wrong.
+
+Checks, with the training's own code: the schema of every record (roles, placeholders, assistant
+turn, types; invalid JSON with its line), that media paths stay inside --media_folder, duplicate
+ids, media shared between data files (train/val/test leakage), that every video and image opens
+and yields its frames (in parallel, time-limited per file), and - with --model or --tokenizer -
+the token count of every sample (visual tokens included) against --model_max_length.
+
+Prints a summary, writes a JSON report (--report) and exits 1 when any error was found.
+
+examples:
+  fastvlm-video check --data train.json --data val.json --media_folder videos
+  fastvlm-video check --data train.json --media_folder videos --model checkpoints/fastvlm-0.5b \\
+      --num_video_frames 8 --model_max_length 4096 --workers 8 --write_clean train.clean.json
+"""
+
+import argparse
+
+NAME = "check"
+HELP = "validate data files and media before training (schema, media, leakage, token lengths)"
+
+
+def add_arguments(parser) -> None:
+    from ..data.settings import add_video_arguments
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--data", "--data_path", dest="data", action="extend", nargs="+", required=True, metavar="FILE",
+                        help="data files (JSON/JSONL, LLaVA or messages format): train, val, test, ...")
+    parser.add_argument("--media_folder", "--image_folder", dest="media_folder", default=".",
+                        help="folder the media paths are relative to (default: .)")
+    parser.add_argument("--allow_outside_media_folder", action="store_true",
+                        help="accept media paths that leave the media folder (../, absolute, symlinks out)")
+    add_video_arguments(parser)
+    parser.add_argument("--tokenizer", help="tokenizer directory (default: --model's); without either, tokens are not counted")
+    parser.add_argument("--model_max_length", type=int, default=2048, help="longest sequence training allows (default: 2048)")
+    parser.add_argument("--workers", type=int, help="processes opening media in parallel (default: all cores)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per media file (default: 60)")
+    parser.add_argument("--report", default="check_report.json", help="JSON report path (default: check_report.json)")
+    parser.add_argument("--write_clean", metavar="OUT",
+                        help="write only the good records: to OUT for one data file, into folder OUT for several")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    from ..data.check import format_summary, run_check
+    from ..data.parallel import default_workers
+    from ..data.subset import write_subset
+    from ..data.settings import chat_encoder, video_settings
+
+    video = video_settings(args)
+    report = run_check(
+        args.data,
+        args.media_folder,
+        video,
+        encoder=chat_encoder(args.tokenizer or args.model, video),
+        model_max_length=args.model_max_length,
+        allow_outside_media_folder=args.allow_outside_media_folder,
+        workers=args.workers or default_workers(),
+        timeout=args.timeout,
+        progress=not args.no_progress,
+    )
+    print(format_summary(report))
+    print(f"report: {report.write(args.report)}")
+    if args.write_clean:
+        written = write_subset(((s.source, s.index) for s in report.good), args.data, args.write_clean)
+        print(f"{len(report.good)} good record(s) written to {', '.join(map(str, written))}")
+    return 0 if report.ok else 1

@@ -1,0 +1,52 @@
+"""Video settings and tokenizer for the data tools (check, clean): the model's, or flags, as training.
+
+``add_video_arguments`` gives check and clean the same frame flags as ``train``; ``video_settings``
+resolves them the way training does (``video_config_of``), so the tools sample the same frames.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from ..video_config import VideoConfig
+from .chat import ChatEncoder
+
+
+def add_video_arguments(parser) -> None:
+    """``--model`` and the frame flags of ``train`` (defaults: the model's video settings)."""
+    parser.add_argument("--model", help="checkpoint directory: its video settings (and tokenizer) are used")
+    parser.add_argument("--num_video_frames", type=int, help="frames sampled per video (default: the model's, else 8)")
+    parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the model's, else uniform")
+    parser.add_argument("--video_fps", type=float, help="frames per second for --frame_sampling fps")
+    parser.add_argument("--max_frames", type=int, help="cap on frames for --frame_sampling fps")
+    parser.add_argument("--image_size", type=int, help="frame size S, K=(S/64)^2 tokens per frame (default: the model's, else 1024)")
+
+
+def video_settings(args) -> VideoConfig:
+    """The ``VideoConfig`` training would use for these flags."""
+    overrides = {
+        "num_frames": args.num_video_frames,
+        "frame_sampling": args.frame_sampling,
+        "fps": args.video_fps,
+        "max_frames": args.max_frames,
+        "image_size": args.image_size,
+    }
+    try:
+        if args.model:
+            from ..model.load import video_config_of
+
+            return video_config_of(args.model, **overrides)
+        return VideoConfig(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def chat_encoder(tokenizer_dir: str | None, video: VideoConfig) -> ChatEncoder | None:
+    """The training encoder for a tokenizer directory, or ``None`` without one."""
+    if not tokenizer_dir:
+        return None
+    from ..model.load import load_tokenizer
+
+    try:
+        return ChatEncoder(load_tokenizer(tokenizer_dir), video.tokens_per_frame)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{tokenizer_dir}: cannot load a usable tokenizer ({exc})") from None
