@@ -231,11 +231,12 @@ def parse_fractions(text: str) -> list[float]:
 
 
 def split_items(items: list[Item], fractions: list[float], seed: int) -> dict[str, list[Item]]:
-    """Deal groups to splits, class by class, so each split has each class in proportion.
+    """Deal whole groups to splits so each class, and the whole, is split in proportion.
 
-    A group's class is its items' most common class. Each class is shuffled by its own seeded
-    generator and cut by largest remainders, so the result depends only on the seed and the items
-    (not on their order, nor on the other classes).
+    A group's class is its items' most common class. Classes are taken in sorted order, each
+    shuffled by its own seeded generator; every group goes to the split furthest behind its share
+    within the class, ties going to the split furthest behind overall. So the result depends only
+    on the seed and the items (not their order), and many small classes still fill val and test.
     """
     groups: dict[str, list[Item]] = defaultdict(list)
     for item in items:
@@ -246,24 +247,23 @@ def split_items(items: list[Item], fractions: list[float], seed: int) -> dict[st
         strata[min(labels, key=lambda lab: (-labels[lab], lab))].append(key)
     names = SPLIT_NAMES[: len(fractions)]
     out: dict[str, list[Item]] = {name: [] for name in names}
+    overall = [0] * len(names)
     for label in sorted(strata):
         keys = sorted(strata[label])
         random.Random(f"{seed}/{label}").shuffle(keys)
-        start = 0
-        for name, count in zip(names, _largest_remainder(len(keys), fractions)):
-            for key in keys[start : start + count]:
-                out[name] += groups[key]
-            start += count
+        within = [0] * len(names)
+        for key in keys:
+            size = len(groups[key])
+            j = max(range(len(names)), key=lambda j: (_behind(fractions, within, j, size), _behind(fractions, overall, j, size), -j))
+            out[names[j]] += groups[key]
+            within[j] += size
+            overall[j] += size
     return {name: sorted(split, key=lambda it: (it.label or "", it.id)) for name, split in out.items()}
 
 
-def _largest_remainder(n: int, fractions: list[float]) -> list[int]:
-    raw = [f * n for f in fractions]
-    counts = [math.floor(r) for r in raw]
-    by_remainder = sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))
-    for i in by_remainder[: n - sum(counts)]:
-        counts[i] += 1
-    return counts
+def _behind(fractions: list[float], counts: list[int], j: int, size: int) -> float:
+    """How far split ``j`` would stay short of its share if the next ``size`` items went elsewhere."""
+    return round(fractions[j] * (sum(counts) + size) - counts[j], 9)
 
 
 def drop_unusable(items: list[Item], media_folder: str | Path) -> tuple[list[Item], list[dict]]:
