@@ -75,6 +75,16 @@ class TrainingArguments(HFTrainingArguments):
     group_by_modality_length: bool = field(default=False, metadata={"help": "Accepted for LLaVA compatibility (no effect)."})
     report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard (default), wandb, none, ..."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: batches are built by our collator."})
+    # LoRA / QLoRA (LLaVA's flag names).
+    lora_enable: bool = field(default=False, metadata={"help": "Train LoRA adapters on the LLM (projector trained in full; tower too with --unfreeze_mm_vision_tower)."})
+    lora_r: int = field(default=64, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
+    lora_target_modules: str = field(default="all-linear", metadata={"help": "'all-linear' (every linear layer of the LLM) or names, e.g. 'q_proj,v_proj'."})
+    lora_bias: str = field(default="none", metadata={"help": "none | all | lora_only."})
+    bits: int = field(default=16, metadata={"help": "4 (or 8) = QLoRA: the LLM quantized with bitsandbytes (CUDA only); 16 = no quantization."})
+    double_quant: bool = field(default=True, metadata={"help": "QLoRA: quantize the quantization constants."})
+    quant_type: str = field(default="nf4", metadata={"help": "QLoRA: nf4 | fp4."})
 
     def __post_init__(self):
         if self.evaluation_strategy is not None:

@@ -1,6 +1,8 @@
 """``fastvlm-video train``: build everything from the arguments and hand it to the HF Trainer.
 
-Read top to bottom: checkpoint -> video settings -> data -> what trains -> Trainer -> save.
+Read top to bottom: checkpoint -> video settings -> data -> what trains (full, frozen parts, LoRA)
+-> Trainer -> save. A LoRA run saves its adapter (``adapter_config.json``), which every command loads;
+``fastvlm-video export OUT DST --merge_lora`` turns it into a standalone checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..data.dataset import ConversationDataset
 from ..data.records import load_samples
 from ..errors import ConfigError
 from ..model.load import load_model, load_tokenizer, video_config_of
+from ..model.lora import LoraSettings, apply_lora, quantization_config
 from ..model.processor import make_processor
 from .args import DataArguments, ModelArguments, TrainingArguments
 from .freeze import set_trainable
@@ -51,11 +54,47 @@ def check_fork_flags(model_args: ModelArguments, model) -> None:
         logger.info("--mm_vision_select_layer %s ignored: FastVLM uses the last layer", model_args.mm_vision_select_layer)
 
 
+def model_dtype(training_args: TrainingArguments) -> torch.dtype:
+    return torch.bfloat16 if training_args.bf16 else (torch.float16 if training_args.fp16 else torch.float32)
+
+
+def load_for_training(model_args: ModelArguments, training_args: TrainingArguments):
+    """The checkpoint (any format; an adapter is merged into its base), its LLM quantized for QLoRA."""
+    dtype = model_dtype(training_args)
+    extra = {}
+    if training_args.bits < 16:
+        if not training_args.lora_enable:
+            raise ConfigError(f"--bits {training_args.bits} quantizes the LLM for QLoRA: add --lora_enable")
+        extra["quantization_config"] = quantization_config(training_args.bits, dtype, training_args.double_quant, training_args.quant_type)
+    return load_model(model_args.model_name_or_path, dtype=dtype, merge_lora=True, **extra)
+
+
+def choose_trainable(model, model_args: ModelArguments, training_args: TrainingArguments):
+    """Freeze what the flags say; with --lora_enable the LLM trains through adapters. Returns the model to train."""
+    train_llm = not (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter)
+    train_tower = model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter
+    if training_args.gradient_checkpointing:  # the Trainer turns it on; frozen embeddings must still pass grads
+        model.enable_input_require_grads()
+    if not training_args.lora_enable:
+        set_trainable(model, train_llm=train_llm, train_projector=True, train_vision_tower=train_tower)
+        return model
+    if not train_llm:
+        raise ConfigError("--lora_enable puts adapters on the LLM: drop --freeze_backbone / --tune_mm_mlp_adapter")
+    set_trainable(model, train_llm=False, train_projector=True, train_vision_tower=train_tower)
+    settings = LoraSettings(
+        r=training_args.lora_r,
+        alpha=training_args.lora_alpha,
+        dropout=training_args.lora_dropout,
+        target_modules=training_args.lora_target_modules,
+        bias=training_args.lora_bias,
+    )
+    return apply_lora(model, settings, train_projector=True, train_vision_tower=train_tower)
+
+
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
     set_seed(training_args.seed)
     path = model_args.model_name_or_path
-    dtype = torch.bfloat16 if training_args.bf16 else (torch.float16 if training_args.fp16 else torch.float32)
-    model = load_model(path, dtype=dtype)
+    model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
     tokenizer = load_tokenizer(path)
     video = video_config_of(
@@ -83,14 +122,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
     logger.info("%d training samples, %d validation samples", len(train_set), len(val_samples))
 
-    set_trainable(
-        model,
-        train_llm=not (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter),
-        train_projector=True,
-        train_vision_tower=model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter,
-    )
-    if training_args.gradient_checkpointing:
-        model.enable_input_require_grads()
+    model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
 
     processor = make_processor(tokenizer, video.image_size)
