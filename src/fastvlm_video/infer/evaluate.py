@@ -1,18 +1,31 @@
-"""Batch evaluation: generate an answer for every sample of a data file and score it."""
+"""Batch evaluation: answer every sample of a data file, score it, and write the results as they come.
+
+``evaluate`` writes ``OUT/predictions.jsonl`` batch by batch (so ``resume=True`` skips the samples
+already done), then ``OUT/metrics.json`` and ``OUT/report.html``. A sample whose media is broken
+becomes a row with its ``error``: counted, never scored, never a crash.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
 
 from tqdm import tqdm
 
-from ..data.records import Sample
-from ..errors import MediaError
-from .metrics import exact_match
+from ..data.records import Sample, load_samples
+from ..errors import ConfigError, MediaError
+from .metrics import exact_match, summarize
+from .predictions import FRAMES, METRICS, PREDICTIONS, append_rows, read_json, read_rows, write_json
 from .predictor import Predictor
+from .text_metrics import TextScorer, corpus_bleu
+from .thumbnails import save_strip
 
 logger = logging.getLogger(__name__)
+
+SETTINGS = "settings.json"  # what produced OUT's predictions; a resume must match it
 
 
 def split_question(sample: Sample):
@@ -21,10 +34,20 @@ def split_question(sample: Sample):
     return sample.messages[:last], sample.messages[last].content
 
 
-def predict_samples(predictor: Predictor, samples: list[Sample], batch_size: int = 8, max_new_tokens: int = 32) -> Iterator[dict]:
-    """Yield one result row per sample (broken media -> a row with ``error`` instead of a prediction)."""
-    for start in tqdm(range(0, len(samples), batch_size), desc="evaluating", unit="batch"):
-        prompts, rows = [], []
+def predict_batches(
+    predictor: Predictor,
+    samples: Sequence[Sample],
+    batch_size: int = 8,
+    max_new_tokens: int = 32,
+    frames_dir: Path | None = None,
+) -> Iterator[list[dict]]:
+    """Yield the result rows of each batch (broken media -> a row with ``error`` instead of a prediction).
+
+    With ``frames_dir``, a thumbnail strip of the frames the model saw is saved there per sample.
+    """
+    progress = tqdm(total=len(samples), desc="evaluating", unit="sample")
+    for start in range(0, len(samples), batch_size):
+        rows, pending = [], []  # all rows in sample order; (row, prompt) of those to generate
         for sample in samples[start : start + batch_size]:
             messages, reference = split_question(sample)
             row = {
@@ -33,16 +56,114 @@ def predict_samples(predictor: Predictor, samples: list[Sample], batch_size: int
                 "question": messages[-1].content,
                 "reference": reference,
             }
+            rows.append(row)
             try:
                 prompt = predictor.prepare(messages, sample.media)
             except MediaError as exc:
                 logger.warning("%s: %s", sample.where, exc)
-                yield {**row, "prediction": None, "error": str(exc)}
+                row.update(prediction=None, error=str(exc))
                 continue
             row["timestamps"] = prompt.timestamps
-            prompts.append(prompt)
-            rows.append(row)
-        if not prompts:
-            continue
-        for row, answer in zip(rows, predictor.generate(prompts, max_new_tokens=max_new_tokens)):
-            yield {**row, "prediction": answer, "exact_match": exact_match(answer, row["reference"])}
+            if frames_dir is not None and prompt.pixel_values is not None:
+                row["frames"] = save_strip(prompt.pixel_values, frames_dir, sample.id)
+            pending.append((row, prompt))
+        answers = predictor.generate([p for _, p in pending], max_new_tokens=max_new_tokens) if pending else []
+        for (row, _), answer in zip(pending, answers):
+            row.update(prediction=answer, exact_match=exact_match(answer, row["reference"]))
+        progress.update(len(rows))
+        yield rows
+    progress.close()
+
+
+def predict_samples(predictor: Predictor, samples: Sequence[Sample], batch_size: int = 8, max_new_tokens: int = 32) -> Iterator[dict]:
+    """Yield one result row per sample (see ``predict_batches``)."""
+    for batch in predict_batches(predictor, samples, batch_size, max_new_tokens):
+        yield from batch
+
+
+def evaluate(
+    predictor: Predictor,
+    samples: Sequence[Sample],
+    out: str | Path,
+    batch_size: int = 8,
+    max_new_tokens: int = 32,
+    resume: bool = False,
+    overwrite: bool = False,
+    scorer: TextScorer | None = None,
+    task: str = "auto",
+    settings: dict | None = None,
+) -> dict:
+    """Evaluate ``samples`` into ``out``; returns the metrics (also written to ``out/metrics.json``)."""
+    from .report import write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {**(settings or {}), "max_new_tokens": max_new_tokens, "task": task}
+    _check_ids(samples)
+    _start(out, settings, resume, overwrite)
+    done = {row["id"] for row in read_rows(out / PREDICTIONS, repair=True)}
+    todo = [s for s in samples if s.id not in done]
+    if done:
+        logger.info("resuming: %d of %d samples already done", len(samples) - len(todo), len(samples))
+    scorer = scorer or TextScorer()
+    for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, frames_dir=out / FRAMES):
+        ok = [r for r in rows if not r.get("error")]
+        for row, scores in zip(ok, scorer([r["prediction"] for r in ok], [r["reference"] for r in ok])):
+            row["scores"] = scores
+        append_rows(out / PREDICTIONS, rows)
+
+    wanted = {s.id for s in samples}
+    rows = [r for r in read_rows(out / PREDICTIONS) if r["id"] in wanted]
+    metrics = summarize(rows, task=task, corpus_bleu=corpus_bleu)
+    metrics["notes"] = scorer.notes + metrics.get("notes", [])
+    metrics["settings"] = settings
+    write_json(out / METRICS, metrics)
+    write_report(out, rows, metrics)
+    return metrics
+
+
+def _check_ids(samples: Sequence[Sample]) -> None:
+    seen, dupes = set(), set()
+    for s in samples:
+        (dupes if s.id in seen else seen).add(s.id)
+    if dupes:
+        raise ConfigError(f"evaluation needs unique sample ids; repeated: {sorted(dupes)[:10]}")
+
+
+def _start(out: Path, settings: dict, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix runs: a resume must use the same settings; a fresh run must not clobber by accident."""
+    existing = out / PREDICTIONS
+    if resume and existing.is_file() and (out / SETTINGS).is_file():
+        before = read_json(out / SETTINGS)
+        changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
+        if changed:
+            raise ConfigError(f"{out}: cannot resume with different settings {changed}; pass --overwrite to start again")
+    elif existing.is_file() and not resume:
+        if not overwrite:
+            raise ConfigError(f"{existing} exists: pass --resume to continue it or --overwrite to start again")
+        existing.unlink()
+        shutil.rmtree(out / FRAMES, ignore_errors=True)
+    write_json(out / SETTINGS, settings)
+
+
+def evaluate_checkpoint(
+    model: str | Path,
+    data: str | Path,
+    media_folder: str | Path,
+    out: str | Path,
+    limit: int | None = None,
+    device: str = "auto",
+    semantic: bool = True,
+    skip_invalid: bool = False,
+    num_frames: int | None = None,
+    frame_sampling: str | None = None,
+    **kwargs,
+) -> dict:
+    """Load a checkpoint and a data file, then ``evaluate``; ``kwargs`` go to ``evaluate``."""
+    samples, invalid = load_samples(data, media_folder, skip_invalid=skip_invalid)
+    for exc in invalid:
+        logger.warning("skipping invalid record: %s", exc)
+    samples = samples[:limit] if limit else samples
+    predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling)
+    settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
+    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, **kwargs)

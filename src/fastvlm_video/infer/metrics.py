@@ -1,12 +1,23 @@
-"""Answer normalisation and accuracy (exact match after normalising case, punctuation, articles)."""
+"""Answer metrics: exact match after normalisation, and for a closed answer set per-class accuracy,
+macro-F1 and a confusion matrix. ``summarize`` turns scored prediction rows into ``metrics.json``.
+
+Free-text metrics (BLEU, ROUGE-L, METEOR, semantic similarity) live in ``text_metrics``.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import string
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.IGNORECASE)
 _PUNCT = str.maketrans("", "", string.punctuation)
+
+OTHER = "(other)"  # confusion-matrix column for predictions outside the answer set
+MAX_CLASSES = 50  # more distinct references than this is free-form text, not a closed set
 
 
 def normalize_answer(text: str) -> str:
@@ -19,7 +30,103 @@ def exact_match(prediction: str, reference: str) -> bool:
     return normalize_answer(prediction) == normalize_answer(reference)
 
 
-def accuracy(predictions: list[str], references: list[str]) -> float:
+def accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
     if not references:
         return float("nan")
     return sum(exact_match(p, r) for p, r in zip(predictions, references)) / len(references)
+
+
+def is_closed_set(references: Sequence[str]) -> bool:
+    """Do the references look like labels? Few distinct answers, each seen about twice or more."""
+    classes = {normalize_answer(r) for r in references}
+    return 1 < len(classes) <= min(MAX_CLASSES, len(references) / 2)
+
+
+@dataclass
+class ClassScore:
+    label: str
+    support: int  # references of this class
+    correct: int
+    accuracy: float  # = recall
+    precision: float
+    f1: float
+
+
+@dataclass
+class ClassReport:
+    """Per-class scores and the confusion matrix (rows: reference, columns: prediction)."""
+
+    labels: list[str]  # sorted reference classes (normalised)
+    classes: list[ClassScore]
+    macro_f1: float
+    matrix: list[list[int]]  # len(labels) rows x len(labels) (+1 for OTHER) columns
+    columns: list[str]
+
+    def to_dict(self) -> dict:
+        return {
+            "labels": self.labels,
+            "macro_f1": self.macro_f1,
+            "per_class": {c.label: {k: v for k, v in asdict(c).items() if k != "label"} for c in self.classes},
+            "confusion_matrix": {"rows": self.labels, "columns": self.columns, "counts": self.matrix},
+        }
+
+
+def class_report(predictions: Sequence[str], references: Sequence[str]) -> ClassReport:
+    """Treat normalised references as class labels; predictions outside them go to ``OTHER``."""
+    refs = [normalize_answer(r) for r in references]
+    preds = [normalize_answer(p) for p in predictions]
+    labels = sorted(set(refs))
+    columns = labels + ([OTHER] if any(p not in labels for p in preds) else [])
+    col = {label: i for i, label in enumerate(columns)}
+    matrix = [[0] * len(columns) for _ in labels]
+    for r, p in zip(refs, preds):
+        matrix[labels.index(r)][col.get(p, col.get(OTHER, 0))] += 1
+    predicted = Counter(p for p in preds)
+    classes = []
+    for i, label in enumerate(labels):
+        support, correct = sum(matrix[i]), matrix[i][i]
+        recall = correct / support
+        precision = correct / predicted[label] if predicted[label] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        classes.append(ClassScore(label, support, correct, recall, precision, f1))
+    macro_f1 = sum(c.f1 for c in classes) / len(classes) if classes else float("nan")
+    return ClassReport(labels, classes, macro_f1, matrix, columns)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(values) / len(values) if values else None
+
+
+def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dict:
+    """Metrics of scored prediction rows; rows with an ``error`` are counted, not scored.
+
+    ``task``: ``"classification"`` (closed answer set), ``"open"`` (free text) or ``"auto"`` (guess
+    from the references). ``corpus_bleu(predictions, references)`` gives the corpus BLEU when set.
+    """
+    scored = [r for r in rows if not r.get("error")]
+    preds = [r["prediction"] for r in scored]
+    refs = [r["reference"] for r in scored]
+    closed = is_closed_set(refs) if task == "auto" else task == "classification"
+    metrics: dict = {
+        "num_samples": len(rows),
+        "num_scored": len(scored),
+        "num_errors": len(rows) - len(scored),
+        "task": "classification" if closed else "open",
+        "accuracy": accuracy(preds, refs) if scored else None,
+    }
+    if corpus_bleu is not None and scored:
+        metrics["bleu"] = round(corpus_bleu(preds, refs), 4)
+    for name in ("rougeL", "meteor", "semantic_similarity"):
+        value = _mean([r.get("scores", {}).get(name) for r in scored])
+        if value is not None:
+            metrics[name] = value
+    if closed and scored:
+        report = class_report(preds, refs)
+        metrics["macro_f1"] = report.macro_f1
+        metrics["classes"] = report.to_dict()
+    if not closed and scored and sorted(len(r.split()) for r in refs)[len(refs) // 2] < 4:
+        metrics["notes"] = ["most references are shorter than 4 words: BLEU (up to 4-grams) is near 0 for them; "
+                            "read ROUGE-L and semantic similarity instead"]  # fmt: skip
+    metrics["errors"] = [{"id": r["id"], "error": r["error"]} for r in rows if r.get("error")]
+    return metrics

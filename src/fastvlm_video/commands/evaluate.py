@@ -1,0 +1,47 @@
+"""fastvlm-video evaluate: answer every sample of a test file, then write predictions.jsonl (as it goes),
+metrics.json and report.html into --out. An interrupted run continues with --resume."""
+
+NAME = "evaluate"
+HELP = "batch inference on a test set: predictions.jsonl, metrics.json and an HTML report"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", required=True, help="checkpoint directory")
+    parser.add_argument("--data", required=True, help="test records (LLaVA JSON/JSONL or messages format)")
+    parser.add_argument("--media_folder", "--image_folder", default=".", help="folder the media paths are relative to")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--limit", type=int, help="only the first N samples")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--max_new_tokens", type=int, default=32)
+    parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
+    parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    parser.add_argument("--task", default="auto", choices=["auto", "classification", "open"],
+                        help="classification: answers are labels (per-class accuracy, macro-F1, confusion matrix); "
+                        "auto: guess from the references")  # fmt: skip
+    parser.add_argument("--no_semantic", action="store_true", help="skip the sentence-embedding similarity")
+    parser.add_argument("--skip_invalid_records", action="store_true", help="log and skip malformed records")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue OUT/predictions.jsonl, skipping done ids")
+    group.add_argument("--overwrite", action="store_true", help="start again, replacing OUT/predictions.jsonl")
+
+
+def run(args) -> int:
+    from ..infer.evaluate import evaluate_checkpoint
+    from ..infer.predictions import METRICS, PREDICTIONS, REPORT
+    from ..infer.report import HEADLINE
+
+    metrics = evaluate_checkpoint(
+        args.model, args.data, args.media_folder, args.out, limit=args.limit, device=args.device,
+        semantic=not args.no_semantic, skip_invalid=args.skip_invalid_records, num_frames=args.num_frames,
+        frame_sampling=args.frame_sampling, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+        resume=args.resume, overwrite=args.overwrite, task=args.task,
+    )  # fmt: skip
+    print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
+    for key, label, scale, fmt in HEADLINE:
+        if metrics.get(key) is not None:
+            print(f"  {label:<24} {fmt.format(metrics[key] * scale)}")
+    for note in metrics["notes"]:
+        print(f"  note: {note}")
+    print(f"\n{args.out}/{REPORT}\n{args.out}/{METRICS}\n{args.out}/{PREDICTIONS}")
+    return 0
