@@ -96,3 +96,44 @@ def test_load_samples_lists_every_invalid_record_or_skips_them(tmp_path):
     assert "bad1" in str(info.value) and "bad2" in str(info.value)
     samples, errors = load_samples([path], skip_invalid=True)
     assert [s.id for s in samples] == ["r1", "ok2"] and len(errors) == 2
+
+
+def test_media_must_stay_inside_the_media_folder(tmp_path):
+    media, outside = tmp_path / "media", tmp_path / "outside"
+    media.mkdir(), outside.mkdir()
+    (outside / "x.mp4").write_bytes(b"x")
+    (media / "link.mp4").symlink_to(outside / "x.mp4")
+    for path in ("../outside/x.mp4", str(outside / "x.mp4"), "link.mp4", "sub/../../outside/x.mp4"):
+        with pytest.raises(RecordError, match="outside the media folder.*--allow_outside_media_folder"):
+            parse_record(llava(video=path), "t.json", 0, media)
+        assert parse_record(llava(video=path), "t.json", 0, media, allow_outside_media_folder=True).media
+    for path in ("a.mp4", "sub/../a.mp4", str(media / "a.mp4")):  # inside, however spelled (existing or not)
+        assert parse_record(llava(video=path), "t.json", 0, media).media
+
+
+def test_duplicate_explicit_ids_across_files_are_invalid_records(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.jsonl"
+    no_id = {"image": "a.png", "conversations": llava()["conversations"]}
+    a.write_text(json.dumps([llava(id="x", image="a.png"), llava(id="y", image="a.png"), no_id]))
+    b.write_text(json.dumps(llava(id="x", image="a.png")) + "\n" + json.dumps(no_id) + "\n")
+    samples, errors = load_samples([a, b], skip_invalid=True)
+    assert [s.id for s in samples] == ["x", "y", "2", "1"]  # implicit ids (record indices) may repeat
+    assert [(e.source, e.index, e.record_id) for e in errors] == [(str(b), 0, "x")]
+    assert f"duplicate id (first seen in {a}, record 0)" in str(errors[0])
+
+
+def test_a_bad_jsonl_line_costs_one_record_and_names_its_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(llava(id="a", image="a.png")) + "\n\n{oops\n" + json.dumps(llava(id="c", image="c.png")) + "\n")
+    samples, errors = load_samples(path, skip_invalid=True)
+    assert [s.id for s in samples] == ["a", "c"] and [s.index for s in samples] == [0, 2]
+    assert errors[0].index == 1 and "invalid JSON on line 3" in str(errors[0])
+
+
+def test_non_utf8_names_its_line(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_bytes(b'[\n{"id": "ok"},\n{"id": "caf\xe9"}\n]')
+    with pytest.raises(RecordError, match="not valid UTF-8 at line 3"):
+        read_json_records(path)
+    samples, errors = load_samples([path, tmp_path / "missing.json"], skip_invalid=True)
+    assert not samples and [e.index for e in errors] == [None, None] and "data file not found" in str(errors[1])
