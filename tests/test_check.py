@@ -75,6 +75,21 @@ def test_a_file_that_hangs_times_out_and_the_scan_goes_on():
     assert outcomes[0.0] is None and "timed out after 0.3 s" in outcomes[5.0]
 
 
+def test_parallel_map_uses_worker_processes_for_many_items(monkeypatch):
+    import os
+
+    monkeypatch.setattr("fastvlm_video.data.parallel.MIN_ITEMS_PER_WORKER", 1)
+    outcomes = list(parallel_map(_pid, range(4), workers=2, progress=False))
+    assert sorted(item for item, _, _ in outcomes) == [0, 1, 2, 3]
+    assert os.getpid() not in {pid for _, pid, _ in outcomes}
+
+
+def _pid(_) -> int:
+    import os
+
+    return os.getpid()
+
+
 def _sleepy(seconds: float) -> float:
     time.sleep(seconds)
     return seconds

@@ -23,6 +23,7 @@ from ..errors import MediaError
 logger = logging.getLogger(__name__)
 
 Outcome = tuple[Any, Any, "str | None"]
+MIN_ITEMS_PER_WORKER = 8  # below this, starting worker processes costs more than it saves
 
 
 class FileTimeout(Exception):
@@ -42,18 +43,21 @@ def parallel_map(
     desc: str = "files",
     progress: bool = True,
 ) -> Iterator[Outcome]:
-    """``fn(item)`` for every item, in ``workers`` processes (1: in this process); ``fn`` must be picklable."""
+    """``fn(item)`` for every item, in up to ``workers`` processes; ``fn`` must be picklable.
+
+    Few items (under ``MIN_ITEMS_PER_WORKER`` per worker) run in this process.
+    """
     items = list(items)
     call = partial(_call, fn, timeout)
     bar = tqdm(total=len(items), desc=desc, unit="file", disable=not progress, leave=False)
     try:
-        if workers <= 1 or len(items) <= 1:
-            outcomes = map(call, items)
-            yield from _advance(outcomes, bar)
+        workers = min(workers, len(items) // MIN_ITEMS_PER_WORKER)
+        if workers <= 1:
+            yield from _advance(map(call, items), bar)
             return
         chunksize = max(1, min(8, len(items) // (workers * 8)))
         # spawn: workers start clean (no inherited OpenMP/tokenizer threads), the same on every OS
-        with multiprocessing.get_context("spawn").Pool(min(workers, len(items))) as pool:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
             yield from _advance(pool.imap_unordered(call, items, chunksize), bar)
     finally:
         bar.close()
