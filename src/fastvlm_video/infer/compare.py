@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from ..errors import ConfigError
 from .metrics import normalize_answer
 from .predictions import METRICS, PREDICTIONS, question_text, read_json, read_rows
 from .report import HEADLINE
 
-COUNTS = [("num_scored", "samples scored"), ("num_errors", "unreadable media")]
+COUNTS = [("num_scored", "samples scored", None), ("num_errors", "unreadable media", False)]  # key, label, higher is better
 
 
 @dataclass
@@ -22,6 +23,8 @@ class Evaluation:
     @classmethod
     def load(cls, out: str | Path) -> Evaluation:
         out = Path(out)
+        if not (out / METRICS).is_file():
+            raise ConfigError(f"{out}: no {METRICS} (not an evaluate output folder?)")
         return cls(str(out), read_json(out / METRICS), {r["id"]: r for r in read_rows(out / PREDICTIONS)})
 
 
@@ -31,6 +34,7 @@ class Delta:
     a: float | None
     b: float | None
     fmt: str = "{:.1f}"
+    higher_is_better: bool | None = True  # None: neither (a count)
 
     @property
     def delta(self) -> float | None:
@@ -53,8 +57,8 @@ def metric_deltas(a: dict, b: dict) -> list[Delta]:
     for key, label, scale, fmt in HEADLINE:
         if a.get(key) is not None or b.get(key) is not None:
             deltas.append(Delta(label, *(None if m.get(key) is None else m[key] * scale for m in (a, b)), fmt.replace("%", "")))
-    for key, label in COUNTS:
-        deltas.append(Delta(label, a.get(key), b.get(key), "{:.0f}"))
+    for key, label, better in COUNTS:
+        deltas.append(Delta(label, a.get(key), b.get(key), "{:.0f}", better))
     per_a = a.get("classes", {}).get("per_class", {})
     per_b = b.get("classes", {}).get("per_class", {})
     for label in sorted(set(per_a) | set(per_b)):
@@ -91,6 +95,10 @@ def _num(value: float | None, fmt: str, sign: bool = False) -> str:
     return ("+" + text if value > 0 else text) if sign else text
 
 
+def _answer(text: str | None) -> str:
+    return "(unreadable media)" if text is None else text
+
+
 def format_table(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[Disagreement], max_rows: int = 20) -> str:
     """The comparison as plain text for the terminal."""
     width = max(len(d.label) for d in deltas)
@@ -100,7 +108,7 @@ def format_table(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[
     common = len(set(a.rows) & set(b.rows))
     lines += ["", f"{len(found)} of {common} common samples answered differently" + (":" if found else ".")]
     for d in found[:max_rows]:
-        lines.append(f"  [{d.verdict}] {d.id}: reference {d.reference!r} | A {d.a!r} | B {d.b!r}")
+        lines.append(f"  [{d.verdict}] {d.id}: reference {d.reference!r} | A {_answer(d.a)!r} | B {_answer(d.b)!r}")
     if len(found) > max_rows:
         lines.append(f"  ... and {len(found) - max_rows} more (see the HTML)")
     only = len(set(a.rows) ^ set(b.rows))
@@ -112,20 +120,24 @@ def format_table(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[
 def render_html(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[Disagreement]) -> str:
     """A small self-contained page: the delta table, then the disagreeing samples."""
 
-    def cell(value, fmt, sign=False):
-        cls = "" if not sign or not value else (" up" if value > 0 else " down")
-        return f'<td class="num{cls}">{escape(_num(value, fmt, sign))}</td>'
+    def cell(value, fmt, better=None):
+        cls = "" if not value or better is None else (" good" if (value > 0) == better else " bad")
+        return f'<td class="num{cls}">{escape(_num(value, fmt, sign=True))}</td>'
 
-    metric_rows = "".join(f"<tr><td>{escape(d.label)}</td>{cell(d.a, d.fmt)}{cell(d.b, d.fmt)}{cell(d.delta, d.fmt, True)}</tr>" for d in deltas)
+    metric_rows = "".join(
+        f'<tr><td>{escape(d.label)}</td><td class="num">{_num(d.a, d.fmt)}</td><td class="num">{_num(d.b, d.fmt)}</td>'
+        f"{cell(d.delta, d.fmt, d.higher_is_better)}</tr>"
+        for d in deltas
+    )
     sample_rows = "".join(
         f'<tr class="{d.verdict.split()[-1]}"><td>{escape(d.id)}</td><td>{escape(d.verdict)}</td><td>{escape(d.question)}</td>'
-        f"<td>{escape(d.reference)}</td><td>{escape(str(d.a))}</td><td>{escape(str(d.b))}</td></tr>"
+        f"<td>{escape(d.reference)}</td><td>{escape(_answer(d.a))}</td><td>{escape(_answer(d.b))}</td></tr>"
         for d in found
     )
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Comparison</title><style>
 body{{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:20px;color:#1d2433}}
 table{{border-collapse:collapse;margin:10px 0}} th,td{{padding:5px 9px;border-bottom:1px solid #e3e6ee;text-align:left;vertical-align:top}}
-th{{background:#eef0f6}} .num{{text-align:right}} .up{{color:#2e7d32;font-weight:600}} .down{{color:#c62828;font-weight:600}}
+th{{background:#eef0f6}} .num{{text-align:right}} .good{{color:#2e7d32;font-weight:600}} .bad{{color:#c62828;font-weight:600}}
 tr.fixed{{background:#e8f5e9}} tr.broke{{background:#ffebee}}
 </style></head><body><h1>Comparison</h1><p>A = {escape(a.name)}<br>B = {escape(b.name)}</p>
 <table><thead><tr><th>metric</th><th>A</th><th>B</th><th>B − A</th></tr></thead><tbody>{metric_rows}</tbody></table>

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +69,15 @@ def read_training_log(path: str | Path) -> TrainingLog:
             raise FileNotFoundError(f"{path}: no {STATE_FILE} (nor checkpoint-*/{STATE_FILE})")
         path = found
     history = json.loads(path.read_text())["log_history"]
-    points: dict[str, list[tuple[float, float]]] = {}
+    points: dict[str, dict[int, float]] = {}  # by step: a repeated entry (e.g. a final evaluation) counts once
     for entry in history:
         step = entry.get("step")
         for key, _, _ in PANELS.values():
             value = entry.get(key)
             if step is not None and isinstance(value, (int, float)) and np.isfinite(value):
-                points.setdefault(key, []).append((step, float(value)))
+                points.setdefault(key, {})[step] = float(value)
     last = max((e for e in history if e.get("step") and e.get("epoch")), key=lambda e: e["step"], default=None)
-    series = {k: Series(*map(np.asarray, zip(*v))) for k, v in points.items()}
+    series = {k: Series(*map(np.asarray, zip(*sorted(v.items())))) for k, v in points.items()}
     return TrainingLog(series, last["epoch"] / last["step"] if last else 0.0, path)
 
 
@@ -109,7 +109,7 @@ def _draw(ax, log: TrainingLog, name: str) -> bool:
         return False
     if name == "loss":
         many = len(s.values) > 30
-        ax.plot(s.steps, s.values, color=TRAIN_COLOR, alpha=0.3 if many else 1.0, lw=1, label="train" + (" (raw)" if many else ""))
+        ax.plot(s.steps, s.values, color=TRAIN_COLOR, alpha=0.3 if many else 1.0, lw=1 if many else 1.5, label="train" + (" (raw)" if many else ""))
         if many:
             ax.plot(s.steps, smooth(s.values), color=TRAIN_COLOR, lw=2, label="train (smoothed)")
         if "eval_loss" in log.series:
@@ -131,6 +131,7 @@ def _draw(ax, log: TrainingLog, name: str) -> bool:
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
     ax.set_title(title, fontsize=11, loc="left")
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.spines[["right"]].set_visible(False)

@@ -260,8 +260,13 @@ const order = {
   'score-desc': (a, b) => (parseFloat(b.dataset.score) || -1) - (parseFloat(a.dataset.score) || -1) || a.dataset.i - b.dataset.i,
   id: (a, b) => a.dataset.id.localeCompare(b.dataset.id, undefined, {numeric: true}),
 };
+const controls = Array.from(document.querySelectorAll('.controls select, .controls input'));
+// the URL's #hash holds the view (e.g. report.html#show=wrong&sort=score-asc), so a link can share it
+new URLSearchParams(location.hash.slice(1)).forEach((v, k) => { if ($(k)) $(k).value = v; });
 function apply() {
   const show = $('show').value, cls = $('cls') ? $('cls').value : '', q = $('q').value.trim().toLowerCase();
+  const view = new URLSearchParams(controls.filter(e => e.value && e.value !== e.options?.[0]?.value).map(e => [e.id, e.value]));
+  try { history.replaceState(null, '', view.toString() ? '#' + view : location.pathname); } catch (e) {}
   let shown = 0;
   rows.slice().sort(order[$('sort').value]).forEach(r => {
     r.hidden = !keep(r, show, cls, q);
@@ -270,7 +275,7 @@ function apply() {
   });
   $('count').textContent = shown + ' of ' + rows.length + ' samples';
 }
-document.querySelectorAll('.controls select, .controls input').forEach(e => e.addEventListener('input', apply));
+controls.forEach(e => e.addEventListener('input', apply));
 document.querySelectorAll('.classlink').forEach(a => a.addEventListener('click', () => {
   if ($('cls')) { $('cls').value = a.dataset.class; apply(); }
 }));
