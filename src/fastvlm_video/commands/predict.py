@@ -1,11 +1,15 @@
-"""fastvlm-video predict: ask a checkpoint about one video or image; the answer streams to stdout."""
+"""fastvlm-video predict: ask a checkpoint about one video or image; the answer streams to stdout.
+
+Any checkpoint loads: standard, original ml-fastvlm, or a LoRA adapter. --verbose prints, on stderr,
+the time to first token split into decode / preprocess / vision encode / prefill, and tokens per second.
+"""
 
 NAME = "predict"
 HELP = "ask a model about one video or image; the answer streams to stdout"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", required=True, help="checkpoint directory")
+    parser.add_argument("--model", required=True, help="checkpoint directory (fast_vlm, original llava_qwen2, or LoRA adapter)")
     parser.add_argument("--input", help="video or image file (omit for a text-only question)")
     parser.add_argument("--prompt", default="Describe the video.")
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
@@ -14,14 +18,20 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max_new_tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--top_p", type=float, default=1.0)
+    parser.add_argument("--verbose", action="store_true", help="print the time to first token, split, and tokens/s (stderr)")
 
 
 def run(args) -> int:
-    from ..infer.predictor import load
+    import sys
+
+    from ..infer.predictor import Timings, load
 
     predictor = load(args.model, device=args.device, num_frames=args.num_frames, frame_sampling=args.frame_sampling)
-    prompt = predictor.prompt_for(args.input, args.prompt)
-    for piece in predictor.stream(prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p):
+    timings = Timings()
+    prompt = predictor.prompt_for(args.input, args.prompt, timings)
+    for piece in predictor.stream(prompt, args.max_new_tokens, timings, temperature=args.temperature, top_p=args.top_p):
         print(piece, end="", flush=True)
     print()
+    if args.verbose:
+        print(timings.report(), file=sys.stderr)
     return 0
