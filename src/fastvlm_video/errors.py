@@ -33,3 +33,8 @@ class ConfigError(FastVlmVideoError):
 
 class TooManySkippedSamples(FastVlmVideoError):
     """More samples were skipped (broken media, too long) than the run tolerates."""
+
+
+class UnreadableMediaError(MediaError):
+    """A media file cannot be read at all: missing, empty, a directory, not a video, no video stream,
+    truncated or corrupt beyond decoding. Raised in bounded time; ``reason`` says which."""

@@ -2,39 +2,46 @@
 
 Seeking happens only when a keyframe lies between the current decode position and the next
 target, so clips with one keyframe are decoded once, sequentially, and clips with regular
-keyframes skip the frames in between. Frames are scaled by swscale to the requested size while
-converting to RGB, so full-resolution RGB frames are never materialised.
+keyframes skip the frames in between. When the target is itself a keyframe the decoder is told
+to skip every non-key packet (keyframe mode costs one keyframe decode per frame). Frames are
+scaled by swscale to the requested size while converting to RGB, so full-resolution RGB frames
+are never materialised.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import av
 import numpy as np
 
-from ..errors import MediaError
+from ..errors import UnreadableMediaError
 from .video import VideoIndex
 
+logger = logging.getLogger(__name__)
+
 SizeFn = Callable[[int, int], tuple[int, int]]
-_AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, IndexError, StopIteration)
+_AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, IndexError, StopIteration, RuntimeError)
+IO_TIMEOUT_S = 20.0  # FFmpeg's interrupt callback: no single open/read may block longer than this
 
 
 @contextmanager
-def _open_video(path: str):
+def _open_video(path: str) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+    """Open ``path`` and yield its first video stream; every FFmpeg failure becomes ``UnreadableMediaError``."""
     try:
-        container = av.open(path, mode="r", metadata_errors="ignore")
+        container = av.open(path, mode="r", metadata_errors="ignore", timeout=IO_TIMEOUT_S)
     except _AV_ERRORS as exc:
-        raise MediaError(path, f"cannot open as a video ({_describe(exc)})") from exc
+        raise UnreadableMediaError(path, f"cannot open as a video ({_describe(exc)})") from exc
     try:
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
-            raise MediaError(path, f"no video stream (streams: {', '.join(kinds)})")
+            raise UnreadableMediaError(path, f"no video stream (streams: {', '.join(kinds)})")
         yield container, container.streams.video[0]
     except _AV_ERRORS as exc:
-        raise MediaError(path, f"cannot decode ({_describe(exc)})") from exc
+        raise UnreadableMediaError(path, f"cannot decode ({_describe(exc)})") from exc
     finally:
         container.close()
 
@@ -53,7 +60,7 @@ def read_index(path: str) -> VideoIndex:
                 continue
             entries.append((ts, packet.is_keyframe))
         if not entries:
-            raise MediaError(path, "the video stream holds no frames")
+            raise UnreadableMediaError(path, "the video stream holds no frames")
         entries.sort()
         pts = [ts for ts, _ in entries]
         keyframes = [i for i, (_, key) in enumerate(entries) if key] or [0]
@@ -68,43 +75,98 @@ def read_index(path: str) -> VideoIndex:
         )
 
 
+def read_rotation(path: str) -> int:
+    """Display rotation in degrees (0, 90, 180, 270) from the first decoded frame."""
+    with _open_video(path) as (container, stream):
+        frame = next(container.decode(stream), None)
+        return int(frame.rotation or 0) % 360 if frame is not None else 0
+
+
+class _Cursor:
+    """A forward-only decode position in one stream that seeks only when it pays."""
+
+    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, index: VideoIndex):
+        self.container, self.stream, self.index = container, stream, index
+        self.frames: Iterator[av.VideoFrame] | None = None
+        self.position = -1  # index of the last decoded frame
+        self.bad_packets = 0
+
+    def frame_at(self, target: int) -> av.VideoFrame | None:
+        """The frame at index ``target`` (``None`` when the stream ends before it)."""
+        key = self.index.keyframe_at_or_before(target)
+        if self.frames is not None and key <= self.position < target:
+            frame = self._advance(target)  # no keyframe in between: decoding on is cheapest
+        else:
+            frame = self._keyframe(target) if key == target else None
+            if frame is not None:
+                return frame
+            self._seek(key)
+            frame = self._advance(target)
+        if frame is None or self.position == target:
+            return frame
+        # the seek overshot (a keyframe flag or a container index that lies): decode from the start
+        logger.debug("%s: seek for frame %d landed on %d, decoding from the start", self.index.path, target, self.position)
+        self._seek(0)
+        return self._advance(target)
+
+    def _seek(self, key: int) -> None:
+        self.container.seek(self.index.pts[key], stream=self.stream, backward=True, any_frame=False)
+        self.frames = self._decode_packets()
+        self.position = -1
+
+    def _decode_packets(self) -> Iterator[av.VideoFrame]:
+        """``container.decode`` that skips packets the decoder rejects (corrupt data) instead of failing."""
+        for packet in self.container.demux(self.stream):
+            try:
+                yield from self.stream.decode(packet)
+            except av.error.InvalidDataError as exc:
+                self.bad_packets += 1
+                if self.bad_packets == 1:
+                    logger.warning("%s: skipping corrupt packets (%s)", self.index.path, _describe(exc))
+
+    def _keyframe(self, key: int) -> av.VideoFrame | None:
+        """Decode the keyframe ``key`` from its packet alone, draining the decoder at once (a
+        decoder with B-frame delay or frame threads would otherwise wait for later packets)."""
+        self.container.seek(self.index.pts[key], stream=self.stream, backward=True, any_frame=False)
+        self.frames, self.position = None, -1
+        for packet in self.container.demux(self.stream):
+            if packet.pts == self.index.pts[key]:
+                decoded = [*self.stream.decode(packet), *self.stream.decode(None)]
+                return next((f for f in decoded if f.pts == packet.pts), None)
+            if packet.dts is not None and packet.dts > self.index.pts[key]:
+                break  # went past it: the seek did not land where the index says
+        return None
+
+    def _advance(self, target: int) -> av.VideoFrame | None:
+        pts = self.index.pts
+        for frame in self.frames:
+            if frame.pts is None:
+                continue
+            self.position = min(bisect.bisect_left(pts, frame.pts), len(pts) - 1)
+            if self.position >= target:
+                return frame
+        self.frames = None
+        return None
+
+
 def decode(index: VideoIndex, wanted: list[int], size_for: SizeFn | None) -> dict[int, np.ndarray]:
     """Decode the frames at the sorted indices ``wanted`` as (h, w, 3) uint8 RGB arrays.
 
     ``size_for(display_w, display_h)`` gives the output size (aspect handling is the caller's);
-    ``None`` keeps the source size. Rotation metadata is applied.
+    ``None`` keeps the source size. Rotation metadata is applied. Targets past the last decodable
+    frame (a truncated tail) are left out of the result; the caller decides what stands in.
     """
-    pts = index.pts
     out: dict[int, np.ndarray] = {}
     with _open_video(index.path) as (container, stream):
         stream.thread_type = "AUTO"
-        frames = None
-        position = -1  # index of the last decoded frame
+        cursor = _Cursor(container, stream, index)
         for target in wanted:
-            key = index.keyframes[max(0, bisect.bisect_right(index.keyframes, target) - 1)]
-            if frames is None or key > position or target <= position:
-                container.seek(pts[key], stream=stream, backward=True, any_frame=False)
-                frames = container.decode(stream)
-                position = -1
-            for frame in frames:
-                if frame.pts is None:
-                    continue
-                position = min(bisect.bisect_left(pts, frame.pts), len(pts) - 1)
-                if position >= target:
-                    out[target] = to_rgb(frame, size_for)
-                    break
-            else:
-                break  # stream ended early: missing tail frames, handled below
-    return _fill_missing(index, wanted, out)
-
-
-def _fill_missing(index: VideoIndex, wanted: list[int], out: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-    """Targets past the last decodable frame (truncated tail) take the last frame decoded."""
+            frame = cursor.frame_at(target)
+            if frame is None:
+                break
+            out[target] = to_rgb(frame, size_for)
     if not out:
-        raise MediaError(index.path, "no frame could be decoded (corrupt or truncated stream)")
-    last = out[max(out)]
-    for target in wanted:
-        out.setdefault(target, last)
+        raise UnreadableMediaError(index.path, "no frame could be decoded (corrupt or truncated stream)")
     return out
 
 
@@ -114,13 +176,11 @@ def to_rgb(frame: av.VideoFrame, size_for: SizeFn | None) -> np.ndarray:
     w, h = frame.width, frame.height
     if rotation in (90, 270):
         w, h = h, w  # display size
-    if size_for is None:
-        out_w, out_h = w, h
-    else:
-        out_w, out_h = size_for(w, h)
+    out_w, out_h = (w, h) if size_for is None else size_for(w, h)
     if rotation in (90, 270):
         out_w, out_h = out_h, out_w  # size before rotation
     rgb = frame.to_ndarray(width=out_w, height=out_h, format="rgb24", interpolation="BICUBIC")
     if rotation:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
     return rgb
+

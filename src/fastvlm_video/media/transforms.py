@@ -31,13 +31,13 @@ def place_on_square(frame: np.ndarray, size: int, out: torch.Tensor | None = Non
     h, w = frame.shape[:2]
     if out is None:
         out = torch.zeros(3, size, size, dtype=torch.uint8)
-    src = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)
     # negative offsets crop the source, positive ones pad the destination
     y, x = (size - h) // 2, (size - w) // 2
     sy, sx = max(0, -y), max(0, -x)
     dy, dx = max(0, y), max(0, x)
     ch, cw = min(h - sy, size - dy), min(w - sx, size - dx)
-    out[:, dy : dy + ch, dx : dx + cw] = src[:, sy : sy + ch, sx : sx + cw]
+    # numpy's HWC -> CHW copy is ~3x faster than torch's strided one
+    out.numpy()[:, dy : dy + ch, dx : dx + cw] = frame[sy : sy + ch, sx : sx + cw].transpose(2, 0, 1)
     return out
 
 

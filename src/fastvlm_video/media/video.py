@@ -7,7 +7,9 @@ of the frames taken. ``load_video_frames`` is the seed-compatible API returning 
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,12 +17,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import MediaError
+from ..errors import MediaError, UnreadableMediaError
 from . import sampling
 from .transforms import place_on_square, resized_dims
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".flv", ".wmv", ".webm", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"})
 VIDEO_BACKENDS = ("auto", "pyav", "decord")
+
+logger = logging.getLogger(__name__)
 
 
 def is_video_file(path: str | Path) -> bool:
@@ -42,6 +46,15 @@ class VideoIndex:
     @property
     def num_frames(self) -> int:
         return len(self.timestamps)
+
+    def keyframe_at_or_before(self, i: int) -> int:
+        """Index of the last keyframe at or before frame ``i`` (frame 0 when there is none)."""
+        pos = bisect.bisect_right(self.keyframes, i) - 1
+        return self.keyframes[pos] if pos >= 0 else 0
+
+    def is_keyframe(self, i: int) -> bool:
+        pos = bisect.bisect_left(self.keyframes, i)
+        return pos < len(self.keyframes) and self.keyframes[pos] == i
 
 
 @dataclass
@@ -84,18 +97,20 @@ def plan_frames(
     if frame_sampling == "fps":
         return FramePlan([lo + i for i in sampling.fps_indices(index.timestamps[lo:hi], fps, max_frames)])
     if frame_sampling == "keyframe":
-        return _keyframe_plan([lo + i for i in sampling.uniform_indices(hi - lo, num_frames)], index.keyframes)
+        targets = [lo + i for i in sampling.uniform_indices(hi - lo, num_frames)]
+        return _keyframe_plan(targets, [k for k in index.keyframes if lo <= k < hi])
     raise ValueError(f"frame_sampling must be one of {sampling.FRAME_SAMPLING_MODES}, got {frame_sampling!r}")
 
 
 def _keyframe_plan(targets: list[int], keyframes: list[int]) -> FramePlan:
-    """Snap each target to the keyframe at or before it; a keyframe already used -> exact target."""
-    keys = np.asarray(keyframes or [0])
+    """Snap each target to the keyframe at or before it (inside the window); when that keyframe is
+    already taken, or there is none, the target is decoded exactly and counted as a fallback."""
     used: set[int] = set()
     out, fallbacks = [], 0
     for t in targets:
-        k = int(keys[max(0, np.searchsorted(keys, t, side="right") - 1)])
-        if k in used and t != k:
+        pos = bisect.bisect_right(keyframes, t) - 1
+        k = keyframes[pos] if pos >= 0 else None
+        if k is None or (k in used and t != k):
             out.append(t)
             fallbacks += 1
         else:
@@ -104,13 +119,20 @@ def _keyframe_plan(targets: list[int], keyframes: list[int]) -> FramePlan:
     return FramePlan(out, exact=False, fallbacks=fallbacks)
 
 
+# ``auto`` takes the first installed backend in this order: the faster one first, as measured
+# by benchmarks/bench_video.py (docs/performance.md). PyAV is a hard dependency, so it is always there.
+AUTO_PREFERENCE = ("pyav", "decord")
+
+
 def resolve_backend(backend: str) -> str:
-    """``auto`` -> PyAV (measured faster with seek-when-needed, see docs/performance.md) ."""
+    """The concrete backend for ``backend`` (``auto`` -> the fastest installed one)."""
     if backend not in VIDEO_BACKENDS:
         raise ValueError(f"video_backend must be one of {VIDEO_BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return next(b for b in AUTO_PREFERENCE if importlib.util.find_spec("av" if b == "pyav" else b) is not None)
     if backend == "decord" and importlib.util.find_spec("decord") is None:
         raise ImportError("video_backend='decord' but decord is not installed (Linux x86_64 only): use 'pyav'")
-    return "pyav" if backend == "auto" else backend
+    return backend
 
 
 def load_video_tensor(
@@ -130,37 +152,57 @@ def load_video_tensor(
     Frames are resized inside the decoder to the aspect-preserving size, then padded to a black
     square (``aspect="pad"``, FastVLM) or centre-cropped (``"crop"``) or squashed (``"resize"``).
     With ``image_size=None`` frames keep their size and come back as (T, H, W, 3).
-    Raises ``MediaError`` (naming the file and the reason) for anything unreadable.
+    Raises ``UnreadableMediaError`` (naming the file and the reason) for anything unreadable.
     """
-    from . import pyav_backend
-
     path = str(path)
     _check_file(path)
+    from . import pyav_backend
+
     index = pyav_backend.read_index(path)
     plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end)
     size_for = None if image_size is None else (lambda w, h: resized_dims(w, h, image_size, aspect))
-    wanted = sorted(set(plan.indices))
-    if resolve_backend(backend) == "decord":
-        from . import decord_backend
-
-        decoded = decord_backend.decode(index, wanted, size_for)
-    else:
-        decoded = pyav_backend.decode(index, wanted, size_for)
-    frames = [decoded[i] for i in plan.indices]
-    if image_size is None:
-        tensor = torch.from_numpy(np.stack(frames))
-    else:
-        tensor = torch.zeros(len(frames), 3, image_size, image_size, dtype=torch.uint8)
-        for slot, frame in zip(tensor, frames):
-            place_on_square(frame, image_size, out=slot)
+    decoded = _decode(index, sorted(set(plan.indices)), size_for, resolve_backend(backend))
+    indices = _stand_in_for_missing(index, plan.indices, decoded)
+    frames = [decoded[i] for i in indices]
     return VideoClip(
-        frames=tensor,
-        indices=plan.indices,
-        timestamps=[round(index.timestamps[i], 6) for i in plan.indices],
+        frames=_stack(frames, image_size),
+        indices=indices,
+        timestamps=[round(index.timestamps[i], 6) for i in indices],
         num_source_frames=index.num_frames,
         fallbacks=plan.fallbacks,
         path=path,
+        extra={"missing": sum(a != b for a, b in zip(indices, plan.indices))},
     )
+
+
+def _decode(index: VideoIndex, wanted: list[int], size_for, backend: str) -> dict[int, np.ndarray]:
+    if backend == "decord":
+        from . import decord_backend
+
+        return decord_backend.decode(index, wanted, size_for)
+    from . import pyav_backend
+
+    return pyav_backend.decode(index, wanted, size_for)
+
+
+def _stand_in_for_missing(index: VideoIndex, planned: list[int], decoded: dict[int, np.ndarray]) -> list[int]:
+    """Planned frames that did not decode (a truncated tail) take the nearest decoded frame before them."""
+    have = sorted(decoded)
+    out = [i if i in decoded else have[max(0, bisect.bisect_left(have, i) - 1)] for i in planned]
+    swaps = sorted({(a, b) for a, b in zip(planned, out) if a != b})
+    if swaps:
+        logger.warning("%s: frames past #%d could not be decoded (truncated or corrupt tail); stand-ins: %s", index.path, have[-1], swaps)
+    return out
+
+
+def _stack(frames: list[np.ndarray], image_size: int | None) -> torch.Tensor:
+    """(h, w, 3) frames -> (T, 3, S, S) uint8 on black squares, or (T, h, w, 3) when no size was asked."""
+    if image_size is None:
+        return torch.from_numpy(np.stack(frames))
+    tensor = torch.zeros(len(frames), 3, image_size, image_size, dtype=torch.uint8)
+    for slot, frame in zip(tensor, frames):
+        place_on_square(frame, image_size, out=slot)
+    return tensor
 
 
 def load_video_frames(path: str | Path, num_frames: int = 8, **kwargs) -> list[Image.Image]:
@@ -173,10 +215,11 @@ def load_video_frames(path: str | Path, num_frames: int = 8, **kwargs) -> list[I
 
 
 def _check_file(path: str) -> None:
+    """Fail fast, before FFmpeg, on what is plainly not a file to decode."""
     p = Path(path)
     if not p.exists():
-        raise MediaError(path, "file not found")
+        raise UnreadableMediaError(path, "file not found")
     if not p.is_file():
-        raise MediaError(path, "not a regular file (a directory?)")
+        raise UnreadableMediaError(path, "not a regular file (a directory?)")
     if p.stat().st_size == 0:
-        raise MediaError(path, "empty file (0 bytes)")
+        raise UnreadableMediaError(path, "empty file (0 bytes)")
