@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..infer.evaluate import evaluate_checkpoint
     from ..infer.predictions import METRICS, PREDICTIONS, REPORT
-    from ..infer.report import HEADLINE
+    from ..infer.report import headline_metrics
 
     metrics = evaluate_checkpoint(
         args.model, args.data, args.media_folder, args.out, limit=args.limit, device=args.device,
@@ -38,9 +38,8 @@ def run(args) -> int:
         resume=args.resume, overwrite=args.overwrite, task=args.task,
     )  # fmt: skip
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
-    for key, label, scale, fmt in HEADLINE:
-        if metrics.get(key) is not None:
-            print(f"  {label:<24} {fmt.format(metrics[key] * scale)}")
+    for _, label, value in headline_metrics(metrics):
+        print(f"  {label:<24} {value}")
     for note in metrics["notes"]:
         print(f"  note: {note}")
     print(f"\n{args.out}/{REPORT}\n{args.out}/{METRICS}\n{args.out}/{PREDICTIONS}")

@@ -47,20 +47,23 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(figure_png(fig)).decode()
 
 
-def _fmt(value: float, scale: float, fmt: str) -> str:
-    return fmt.format(value * scale)
+def headline_metrics(metrics: dict) -> list[tuple[str, str, str]]:
+    """(key, label, formatted value) of the metrics worth leading with: for label answers, accuracy and macro-F1."""
+    labels_only = metrics.get("task") == "classification"
+    return [
+        (key, label, fmt.format(metrics[key] * scale))
+        for key, label, scale, fmt in HEADLINE
+        if metrics.get(key) is not None and (key in LABEL_METRICS or not labels_only)
+    ]
 
 
 def _headline(metrics: dict) -> str:
     cards = []
-    labels_only = metrics.get("task") == "classification"
-    for key, label, scale, fmt in HEADLINE:
-        if metrics.get(key) is not None and (key in LABEL_METRICS or not labels_only):
-            extra = ""
-            if key == "accuracy":
-                correct = round(metrics["accuracy"] * metrics["num_scored"])
-                extra = f"<small>{correct} of {metrics['num_scored']}</small>"
-            cards.append(f'<div class="card"><b>{_fmt(metrics[key], scale, fmt)}</b><span>{label}</span>{extra}</div>')
+    for key, label, value in headline_metrics(metrics):
+        extra = ""
+        if key == "accuracy":
+            extra = f"<small>{round(metrics['accuracy'] * metrics['num_scored'])} of {metrics['num_scored']}</small>"
+        cards.append(f'<div class="card"><b>{value}</b><span>{label}</span>{extra}</div>')
     errors = metrics.get("num_errors", 0)
     cards.append(
         f'<div class="card"><b>{metrics["num_samples"]}</b><span>samples</span>'
