@@ -94,18 +94,18 @@ def evaluate(
     settings: dict | None = None,
 ) -> dict:
     """Evaluate ``samples`` into ``out``; returns the metrics (also written to ``out/metrics.json``)."""
-    from .report import write_report
+    from .report import write_report  # here: matplotlib is imported only when a report is written
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {**(settings or {}), "max_new_tokens": max_new_tokens, "task": task}
+    scorer = scorer or TextScorer()
+    settings = {**(settings or {}), "max_new_tokens": max_new_tokens, "scores": scorer.metrics}
     _check_ids(samples)
     _start(out, settings, resume, overwrite)
     done = {row["id"] for row in read_rows(out / PREDICTIONS, repair=True)}
     todo = [s for s in samples if s.id not in done]
     if done:
         logger.info("resuming: %d of %d samples already done", len(samples) - len(todo), len(samples))
-    scorer = scorer or TextScorer()
     for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, frames_dir=out / FRAMES):
         ok = [r for r in rows if not r.get("error")]
         for row, scores in zip(ok, scorer([r["prediction"] for r in ok], [r["reference"] for r in ok])):

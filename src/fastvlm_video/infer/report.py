@@ -138,7 +138,10 @@ def _strip(row: dict, frames_dir: Path) -> str:
 def _scores(row: dict, task: str) -> str:
     if row.get("error"):
         return "—"
-    mark = '<b class="ok">✓ exact</b>' if row.get("exact_match") else '<b class="no">✗ not exact</b>'
+    if row.get("exact_match"):
+        mark = '<b class="ok">✓ exact</b>'
+    else:  # for free text, not matching word for word is the norm, not an alarm
+        mark = '<b class="no">✗ wrong</b>' if task == "classification" else '<span class="muted">not exact</span>'
     if task == "classification":
         return mark
     parts = [mark] + [
@@ -236,7 +239,7 @@ tr.sample{border-left:6px solid var(--c);background:color-mix(in srgb,var(--c) 9
 tr.sample td{border-bottom:1px solid #e3e6ee;font-size:14px}
 tr.sample .pred{font-weight:600;color:var(--c)}
 .idx{color:#8a93a6;width:70px}.sid{font-size:11px;word-break:break-all}
-.scores{font-size:12px;white-space:nowrap;color:#3c4457}.ok{color:#2e7d32}.no{color:#c62828}
+.scores{font-size:12px;white-space:nowrap;color:#3c4457}.ok{color:#2e7d32}.no{color:#c62828}.muted{color:#8a93a6}
 .strip{width:min(calc(var(--n)*72px),560px);cursor:zoom-in}
 .strip.big{width:calc(var(--n)*96px);cursor:zoom-out}
 .strip img{width:100%;display:block;border-radius:4px;image-rendering:auto}

@@ -108,6 +108,11 @@ class TextScorer:
         if reason:
             self._note(reason)
 
+    @property
+    def metrics(self) -> list[str]:
+        """Names of the per-sample scores this scorer gives."""
+        return ["bleu", "rougeL"] + ["meteor"] * self.meteor + ["semantic_similarity"] * (self.semantic is not None)
+
     def _note(self, text: str) -> None:
         logger.info(text)
         self.notes.append(text)
