@@ -32,3 +32,27 @@ def test_window_selects_segment():
     ts = [i * 0.5 for i in range(20)]  # 0 .. 9.5 s
     assert window(ts, 2.0, 4.0) == (4, 9)
     assert window(ts, None, None) == (0, 20)
+
+
+def _index(n: int, keyframes: list[int], fps: float = 10.0):
+    from fastvlm_video.media.video import VideoIndex
+
+    return VideoIndex(path="x.mp4", timestamps=[i / fps for i in range(n)], keyframes=keyframes, width=64, height=48)
+
+
+def test_keyframe_plan_snaps_back_and_falls_back_exactly():
+    from fastvlm_video.media.video import plan_frames
+
+    plan = plan_frames(_index(100, [0, 30, 60, 90]), num_frames=4, frame_sampling="keyframe")
+    assert plan.indices == [0, 30, 60, 90] and plan.fallbacks == 0 and not plan.exact  # targets 0, 33, 66, 99
+    single = plan_frames(_index(100, [0]), num_frames=4, frame_sampling="keyframe")
+    assert single.indices == [0, 33, 66, 99] and single.fallbacks == 3  # never four copies of frame 0
+
+
+def test_every_mode_returns_indices_inside_the_segment():
+    from fastvlm_video.media.video import plan_frames
+
+    index = _index(100, [0, 30, 60, 90])
+    for mode in ("uniform", "fps", "keyframe"):
+        plan = plan_frames(index, num_frames=4, frame_sampling=mode, fps=2.0, start=3.5, end=7.0)
+        assert all(35 <= i <= 70 for i in plan.indices), mode

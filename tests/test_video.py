@@ -213,3 +213,10 @@ def test_auto_backend_is_pyav():
     assert resolve_backend("auto") == "pyav"
     with pytest.raises(ValueError):
         resolve_backend("opencv")
+
+
+@pytest.mark.parametrize("kwargs", [dict(frame_sampling="random"), dict(aspect="stretch"), dict(num_frames=0), dict(fps=0.0), dict(backend="opencv")])
+def test_bad_settings_are_value_errors_not_media_errors(numbered_video, kwargs):
+    """A settings mistake fails fast as a ``ValueError``, never counted as a broken file."""
+    with pytest.raises(ValueError):
+        load_video_tensor(numbered_video, image_size=64, **kwargs)

@@ -50,29 +50,78 @@ def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}".strip()
 
 
-def read_index(path: str) -> VideoIndex:
-    """Timestamps and keyframes of every frame, from a demux pass (no decoding)."""
+class Source:
+    """One open clip: its packet index (one demux pass) and exact decoding, on one FFmpeg context."""
+
+    def __init__(self, path: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream, index: VideoIndex | None = None):
+        self.path, self.container, self.stream, self._index = path, container, stream, index
+
+    @property
+    def index(self) -> VideoIndex:
+        """Timestamps and keyframes of every frame, from a demux pass (no decoding)."""
+        if self._index is None:
+            self._index = _read_index(self.path, self.container, self.stream)
+        return self._index
+
+    def decode(self, wanted: list[int], size_for: SizeFn | None) -> dict[int, np.ndarray]:
+        """Decode the frames at the sorted indices ``wanted`` as (h, w, 3) uint8 RGB arrays.
+
+        ``size_for(display_w, display_h)`` gives the output size (aspect handling is the caller's);
+        ``None`` keeps the source size. Rotation metadata is applied. Targets past the last
+        decodable frame (a truncated tail) are left out; the caller decides what stands in.
+        """
+        self.stream.thread_type = "AUTO"
+        cursor = _Cursor(self.container, self.stream, self.index)
+        out: dict[int, np.ndarray] = {}
+        for target in wanted:
+            frame = cursor.frame_at(target)
+            if frame is None:
+                break
+            out[target] = to_rgb(frame, size_for)
+        if not out:
+            raise UnreadableMediaError(self.path, "no frame could be decoded (corrupt or truncated stream)")
+        return out
+
+
+@contextmanager
+def open_source(path: str, index: VideoIndex | None = None) -> Iterator[Source]:
+    """``with open_source(path) as src: src.index, src.decode(...)``; FFmpeg errors -> ``UnreadableMediaError``."""
     with _open_video(path) as (container, stream):
-        entries = []
-        for packet in container.demux(stream):
-            ts = packet.pts if packet.pts is not None else packet.dts
-            if ts is None or packet.size == 0:
-                continue
-            entries.append((ts, packet.is_keyframe))
-        if not entries:
-            raise UnreadableMediaError(path, "the video stream holds no frames")
-        entries.sort()
-        pts = [ts for ts, _ in entries]
-        keyframes = [i for i, (_, key) in enumerate(entries) if key] or [0]
-        tb = float(stream.time_base)
-        return VideoIndex(
-            path=path,
-            timestamps=[(p - pts[0]) * tb for p in pts],
-            keyframes=keyframes,
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
-            pts=pts,
-        )
+        yield Source(path, container, stream, index)
+
+
+def read_index(path: str) -> VideoIndex:
+    """The packet index of ``path`` (see ``Source.index``)."""
+    with open_source(path) as source:
+        return source.index
+
+
+def decode(index: VideoIndex, wanted: list[int], size_for: SizeFn | None) -> dict[int, np.ndarray]:
+    """Decode ``wanted`` frames of an already indexed clip (see ``Source.decode``)."""
+    with open_source(index.path, index) as source:
+        return source.decode(wanted, size_for)
+
+
+def _read_index(path: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> VideoIndex:
+    entries = []
+    for packet in container.demux(stream):
+        ts = packet.pts if packet.pts is not None else packet.dts
+        if ts is None or packet.size == 0:
+            continue
+        entries.append((ts, packet.is_keyframe))
+    if not entries:
+        raise UnreadableMediaError(path, "the video stream holds no frames")
+    entries.sort()
+    pts = [ts for ts, _ in entries]
+    tb = float(stream.time_base)
+    return VideoIndex(
+        path=path,
+        timestamps=[(p - pts[0]) * tb for p in pts],
+        keyframes=[i for i, (_, key) in enumerate(entries) if key] or [0],
+        width=stream.codec_context.width,
+        height=stream.codec_context.height,
+        pts=pts,
+    )
 
 
 def read_rotation(path: str) -> int:
@@ -89,6 +138,7 @@ class _Cursor:
         self.container, self.stream, self.index = container, stream, index
         self.frames: Iterator[av.VideoFrame] | None = None
         self.position = -1  # index of the last decoded frame
+        self.target = 0  # the frame being decoded towards
         self.bad_packets = 0
 
     def frame_at(self, target: int) -> av.VideoFrame | None:
@@ -115,8 +165,16 @@ class _Cursor:
         self.position = -1
 
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
-        """``container.decode`` that skips packets the decoder rejects (corrupt data) instead of failing."""
+        """``container.decode`` that skips frames nothing needs and packets the decoder rejects.
+
+        Frames shown before the current target that no other frame references (most B-frames)
+        are not decoded at all: exact, since every frame the target depends on still is.
+        Corrupt packets are skipped (logged once) instead of failing the clip.
+        """
+        context = self.stream.codec_context
         for packet in self.container.demux(self.stream):
+            before_target = packet.pts is not None and packet.pts < self.index.pts[self.target]
+            context.skip_frame = "NONREF" if before_target else "DEFAULT"
             try:
                 yield from self.stream.decode(packet)
             except av.error.InvalidDataError as exc:
@@ -138,6 +196,7 @@ class _Cursor:
         return None
 
     def _advance(self, target: int) -> av.VideoFrame | None:
+        self.target = target
         pts = self.index.pts
         for frame in self.frames:
             if frame.pts is None:
@@ -147,27 +206,6 @@ class _Cursor:
                 return frame
         self.frames = None
         return None
-
-
-def decode(index: VideoIndex, wanted: list[int], size_for: SizeFn | None) -> dict[int, np.ndarray]:
-    """Decode the frames at the sorted indices ``wanted`` as (h, w, 3) uint8 RGB arrays.
-
-    ``size_for(display_w, display_h)`` gives the output size (aspect handling is the caller's);
-    ``None`` keeps the source size. Rotation metadata is applied. Targets past the last decodable
-    frame (a truncated tail) are left out of the result; the caller decides what stands in.
-    """
-    out: dict[int, np.ndarray] = {}
-    with _open_video(index.path) as (container, stream):
-        stream.thread_type = "AUTO"
-        cursor = _Cursor(container, stream, index)
-        for target in wanted:
-            frame = cursor.frame_at(target)
-            if frame is None:
-                break
-            out[target] = to_rgb(frame, size_for)
-    if not out:
-        raise UnreadableMediaError(index.path, "no frame could be decoded (corrupt or truncated stream)")
-    return out
 
 
 def to_rgb(frame: av.VideoFrame, size_for: SizeFn | None) -> np.ndarray:

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..errors import MediaError, UnreadableMediaError
 from . import sampling
-from .transforms import place_on_square, resized_dims
+from .transforms import ASPECT_MODES, place_on_square, resized_dims
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".flv", ".wmv", ".webm", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"})
 VIDEO_BACKENDS = ("auto", "pyav", "decord")
@@ -154,14 +154,23 @@ def load_video_tensor(
     With ``image_size=None`` frames keep their size and come back as (T, H, W, 3).
     Raises ``UnreadableMediaError`` (naming the file and the reason) for anything unreadable.
     """
-    path = str(path)
-    _check_file(path)
     from . import pyav_backend
 
-    index = pyav_backend.read_index(path)
-    plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end)
+    path = str(path)
+    backend = resolve_backend(backend)
+    _check_request(num_frames, frame_sampling, fps, max_frames, aspect)
+    _check_file(path)
     size_for = None if image_size is None else (lambda w, h: resized_dims(w, h, image_size, aspect))
-    decoded = _decode(index, sorted(set(plan.indices)), size_for, resolve_backend(backend))
+    with pyav_backend.open_source(path) as source:  # one FFmpeg context for the index and PyAV decoding
+        index = source.index
+        plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end)
+        wanted = sorted(set(plan.indices))
+        if backend == "decord":
+            from . import decord_backend
+
+            decoded = decord_backend.decode(index, wanted, size_for)
+        else:
+            decoded = source.decode(wanted, size_for)
     indices = _stand_in_for_missing(index, plan.indices, decoded)
     frames = [decoded[i] for i in indices]
     return VideoClip(
@@ -175,14 +184,14 @@ def load_video_tensor(
     )
 
 
-def _decode(index: VideoIndex, wanted: list[int], size_for, backend: str) -> dict[int, np.ndarray]:
-    if backend == "decord":
-        from . import decord_backend
-
-        return decord_backend.decode(index, wanted, size_for)
-    from . import pyav_backend
-
-    return pyav_backend.decode(index, wanted, size_for)
+def _check_request(num_frames: int, frame_sampling: str, fps: float, max_frames: int, aspect: str) -> None:
+    """Settings errors are ``ValueError``s raised before any file is opened (never blamed on the file)."""
+    if frame_sampling not in sampling.FRAME_SAMPLING_MODES:
+        raise ValueError(f"frame_sampling must be one of {sampling.FRAME_SAMPLING_MODES}, got {frame_sampling!r}")
+    if aspect not in ASPECT_MODES:
+        raise ValueError(f"aspect must be one of {ASPECT_MODES}, got {aspect!r}")
+    if num_frames < 1 or max_frames < 1 or fps <= 0:
+        raise ValueError(f"need num_frames >= 1, max_frames >= 1 and fps > 0, got {num_frames}, {max_frames}, {fps}")
 
 
 def _stand_in_for_missing(index: VideoIndex, planned: list[int], decoded: dict[int, np.ndarray]) -> list[int]:
@@ -199,7 +208,7 @@ def _stack(frames: list[np.ndarray], image_size: int | None) -> torch.Tensor:
     """(h, w, 3) frames -> (T, 3, S, S) uint8 on black squares, or (T, h, w, 3) when no size was asked."""
     if image_size is None:
         return torch.from_numpy(np.stack(frames))
-    tensor = torch.zeros(len(frames), 3, image_size, image_size, dtype=torch.uint8)
+    tensor = torch.empty(len(frames), 3, image_size, image_size, dtype=torch.uint8)  # pads are zeroed per frame
     for slot, frame in zip(tensor, frames):
         place_on_square(frame, image_size, out=slot)
     return tensor
