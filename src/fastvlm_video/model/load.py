@@ -57,8 +57,10 @@ def load_model(
     if fmt == "lora":
         base = load_model(lora.adapter_base(path), dtype=dtype, **kwargs)
         logger.info("loading LoRA adapter %s on %s", path, base.config._name_or_path)
-        return lora.load_adapter(path, base, merge=merge_lora)
-    if fmt == convert.ORIGINAL_MODEL_TYPE:
+        model = lora.load_adapter(path, base, merge=merge_lora)
+        if not merge_lora:
+            return model
+    elif fmt == convert.ORIGINAL_MODEL_TYPE:
         logger.info("%s is an original ml-fastvlm checkpoint: converting on load (`fastvlm-video convert` does it once)", path)
         model = convert.load_original(path, dtype=dtype, **kwargs)
     else:
