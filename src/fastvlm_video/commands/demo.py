@@ -17,5 +17,5 @@ def run(args) -> int:
     kwargs = {} if args.epochs is None else {"epochs": args.epochs}
     metrics = run_demo(args.out, num_video_frames=args.num_video_frames, seed=args.seed, **kwargs)
     print(format_metrics(metrics))
-    print(f"\nmodel: {args.out}/model   metrics: {args.out}/metrics.json")
+    print(f"\nmodel: {args.out}/model   metrics: {args.out}/metrics.json   report: {args.out}/eval/report.html")
     return 0

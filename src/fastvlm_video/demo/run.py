@@ -12,9 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from ..data.records import load_samples
-from ..infer.evaluate import predict_samples
-from ..infer.predictor import Predictor
+from ..infer.evaluate import evaluate_checkpoint
 from ..model.processor import make_processor
 from ..model.tiny import build_tiny_model, build_tiny_tokenizer
 from ..train.args import parse_train_args
@@ -65,18 +63,15 @@ def run_demo(out: str | Path, num_video_frames: int = 8, epochs: int = 16, seed:
     result = train(*parse_train_args(argv))
     train_seconds = time.perf_counter() - started
 
-    predictor = Predictor.from_pretrained(out / "model", device="cpu")
-    test_samples, _ = load_samples(data / "test.json", data)
-    rows = list(predict_samples(predictor, test_samples, batch_size=16, max_new_tokens=4))
-    with open(out / "predictions.jsonl", "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    correct = sum(bool(r.get("exact_match")) for r in rows)
+    evaluation = evaluate_checkpoint(
+        out / "model", data / "test.json", data, out / "eval",
+        device="cpu", semantic=False, batch_size=16, max_new_tokens=4, overwrite=True,
+    )  # fmt: skip
     metrics = {
-        "test_accuracy": correct / len(rows),
+        "test_accuracy": evaluation["accuracy"],
         "chance": CHANCE,
         "num_video_frames": num_video_frames,
-        "num_test": len(rows),
+        "num_test": evaluation["num_scored"],
         "train_seconds": round(train_seconds, 1),
         "train_loss": round(result.train_loss, 4),
         "eval_loss": None if result.eval_loss is None else round(result.eval_loss, 4),

@@ -52,6 +52,9 @@ class DataArguments:
     video_backend: str = field(default="auto", metadata={"help": "auto | pyav | decord."})
     image_size: int | None = field(default=None, metadata={"help": "Frame size S (default: the checkpoint's processor, 1024)."})
     image_aspect_ratio: str = field(default="pad", metadata={"help": "pad (FastVLM) | crop | resize (alias: square)."})
+    allow_outside_media_folder: bool = field(
+        default=False, metadata={"help": "Accept media paths that escape --image_folder (../, absolute, symlinks out)."}
+    )
     skip_invalid_records: bool = field(default=False, metadata={"help": "Drop invalid records (logged, counted) instead of stopping."})
     max_skip_fraction: float = field(default=0.05, metadata={"help": "Stop when more than this share of samples is skipped."})
     lazy_preprocess: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility; loading is always lazy."})

@@ -110,9 +110,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
 
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
-    skip = data_args.skip_invalid_records
-    train_samples, invalid = load_samples(data_args.data_path, data_args.image_folder, skip_invalid=skip)
-    val_samples, val_invalid = load_samples(data_args.validation_data_path, data_args.image_folder, skip_invalid=skip)
+    rules = {"skip_invalid": data_args.skip_invalid_records, "allow_outside_media_folder": data_args.allow_outside_media_folder}
+    train_samples, invalid = load_samples(data_args.data_path, data_args.image_folder, **rules)
+    val_samples, val_invalid = load_samples(data_args.validation_data_path, data_args.image_folder, **rules)
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
     max_length = training_args.model_max_length
