@@ -266,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-loader", action="store_true")
+    parser.add_argument("--loader-only", action="store_true", help="just the DataLoader rows")
     parser.add_argument("--loader-samples", type=int, default=12)
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     parser.add_argument("--_memory-child", nargs=2, metavar=("PIPELINE", "CLIP"), help=argparse.SUPPRESS)
@@ -275,12 +276,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     lines = [f"Machine: {versions()}", ""]
-    if not args.memory_only:
+    if args.loader_only:
+        lines += loader_table(args.loader_samples)
+    elif not args.memory_only:
         clips = QUICK_CLIPS if args.quick else FULL_CLIPS
         lines += speed_table(clips, args.pipelines, args.repeats or (3 if args.quick else 5)) + [""]
-    if args.memory_only or not (args.quick or args.no_memory):
+    if args.memory_only or not (args.quick or args.no_memory or args.loader_only):
         lines += memory_table([p for p in args.pipelines if p != "exact_decord"]) + [""]
-    if not (args.quick or args.memory_only or args.no_loader):
+    if not (args.quick or args.memory_only or args.no_loader or args.loader_only):
         lines += loader_table(args.loader_samples)
     text = "\n".join(lines)
     print(text)
