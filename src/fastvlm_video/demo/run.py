@@ -25,12 +25,22 @@ DEMO_IMAGE_SIZE = 128  # 2 x 2 = 4 tokens per frame with FastViTHD's stride 64
 CHANCE = 0.25
 
 
-def run_demo(out: str | Path, num_video_frames: int = 8, epochs: int = 16, seed: int = 0, num_train: int = 320) -> dict:
-    """Run the whole demo under ``out``; returns (and writes) ``out/metrics.json``."""
+def run_demo(
+    out: str | Path,
+    num_video_frames: int = 8,
+    epochs: int = 16,
+    seed: int = 0,
+    splits: dict[str, int] | None = None,
+) -> dict:
+    """Run the whole demo under ``out``; returns (and writes) ``out/metrics.json``.
+
+    ``splits`` sets the number of clips per split (default 320 / 40 / 80); the data is reused
+    when ``out/data`` already holds it.
+    """
     out = Path(out)
     data = out / "data"
     if not (data / "test.json").is_file():
-        make_motion_dataset(data, {"train": num_train, "val": 40, "test": 80}, seed=seed)
+        make_motion_dataset(data, splits or {"train": 320, "val": 40, "test": 80}, seed=seed)
     init = out / "init"
     tokenizer = build_tiny_tokenizer([QUESTION])
     build_tiny_model(tokenizer, seed=seed).save_pretrained(init)
