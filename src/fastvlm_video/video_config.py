@@ -36,6 +36,18 @@ class VideoConfig:
         if self.image_size % VISION_STRIDE:
             raise ValueError(f"image_size must be a multiple of {VISION_STRIDE} (FastViTHD stride), got {self.image_size}")
 
+    def decode_kwargs(self) -> dict:
+        """The keyword arguments of ``load_video_tensor`` these settings stand for."""
+        return {
+            "num_frames": self.num_frames,
+            "image_size": self.image_size,
+            "frame_sampling": self.frame_sampling,
+            "aspect": self.aspect,
+            "backend": self.video_backend,
+            "fps": self.fps,
+            "max_frames": self.max_frames,
+        }
+
     @property
     def tokens_per_frame(self) -> int:
         return (self.image_size // VISION_STRIDE) ** 2

@@ -36,18 +36,7 @@ class Skip:
 def load_media(ref: MediaRef, video: VideoConfig) -> tuple[torch.Tensor, list[float] | None]:
     """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos."""
     if ref.kind == "video":
-        clip = load_video_tensor(
-            ref.path,
-            num_frames=video.num_frames,
-            image_size=video.image_size,
-            frame_sampling=video.frame_sampling,
-            aspect=video.aspect,
-            backend=video.video_backend,
-            fps=video.fps,
-            max_frames=video.max_frames,
-            start=ref.start,
-            end=ref.end,
-        )
+        clip = load_video_tensor(ref.path, **video.decode_kwargs(), start=ref.start, end=ref.end)
         return clip.frames, clip.timestamps
     return load_image_tensor(ref.path, video.image_size, video.aspect), None
 

@@ -60,6 +60,18 @@ class DataArguments:
     lazy_preprocess: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility; loading is always lazy."})
     is_multimodal: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility."})
 
+    def video_overrides(self) -> dict:
+        """The ``VideoConfig`` fields these flags set (``None``: keep the checkpoint's)."""
+        return {
+            "num_frames": self.num_video_frames,
+            "frame_sampling": self.frame_sampling,
+            "fps": self.video_fps,
+            "max_frames": self.max_frames,
+            "image_size": self.image_size,
+            "aspect": self.aspect,
+            "video_backend": self.video_backend,
+        }
+
     @property
     def aspect(self) -> str:
         aliases = {"pad": "pad", "crop": "crop", "resize": "resize", "square": "resize"}

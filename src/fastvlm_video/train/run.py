@@ -97,16 +97,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
     tokenizer = load_tokenizer(path)
-    video = video_config_of(
-        path,
-        num_frames=data_args.num_video_frames,
-        frame_sampling=data_args.frame_sampling,
-        fps=data_args.video_fps,
-        max_frames=data_args.max_frames,
-        image_size=data_args.image_size,
-        aspect=data_args.aspect,
-        video_backend=data_args.video_backend,
-    )
+    video = video_config_of(path, **data_args.video_overrides())
     logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
 
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
