@@ -17,33 +17,35 @@ from ..model.processor import make_processor
 from ..model.tiny import build_tiny_model, build_tiny_tokenizer
 from ..train.args import parse_train_args
 from ..train.run import train
+from .synthetic import DIRECTIONS
 from .task import QUESTION, make_motion_dataset
 
 logger = logging.getLogger(__name__)
 
-DEMO_IMAGE_SIZE = 128  # 2 x 2 = 4 tokens per frame with FastViTHD's stride 64
+DEMO_IMAGE_SIZE = 64  # one token per frame with FastViTHD's stride 64: fast enough for 2 CPU cores
+DEMO_TEXT_HIDDEN = 128
 CHANCE = 0.25
 
 
 def run_demo(
     out: str | Path,
     num_video_frames: int = 8,
-    epochs: int = 16,
+    epochs: int = 3,
     seed: int = 0,
     splits: dict[str, int] | None = None,
 ) -> dict:
     """Run the whole demo under ``out``; returns (and writes) ``out/metrics.json``.
 
-    ``splits`` sets the number of clips per split (default 320 / 40 / 80); the data is reused
+    ``splits`` sets the number of clips per split (default 2000 / 40 / 80); the data is reused
     when ``out/data`` already holds it.
     """
     out = Path(out)
     data = out / "data"
     if not (data / "test.json").is_file():
-        make_motion_dataset(data, splits or {"train": 320, "val": 40, "test": 80}, seed=seed)
+        make_motion_dataset(data, splits or {"train": 2000, "val": 40, "test": 80}, seed=seed)
     init = out / "init"
-    tokenizer = build_tiny_tokenizer([QUESTION])
-    build_tiny_model(tokenizer, seed=seed).save_pretrained(init)
+    tokenizer = build_tiny_tokenizer([QUESTION, *DIRECTIONS * 20])  # each answer one token
+    build_tiny_model(tokenizer, seed=seed, text_hidden_size=DEMO_TEXT_HIDDEN).save_pretrained(init)
     make_processor(tokenizer, DEMO_IMAGE_SIZE).save_pretrained(init)
 
     argv = [

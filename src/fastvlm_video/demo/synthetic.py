@@ -47,22 +47,31 @@ def frame_number_of(frame: np.ndarray) -> int:
 
 
 def moving_square_frames(
-    direction: str, rng: np.random.Generator, num_frames: int = 16, size: int = 64, square: int = 16
+    direction: str,
+    rng: np.random.Generator,
+    num_frames: int = 16,
+    size: int = 64,
+    square: int = 16,
+    travel: float = 1.0,
+    tint: bool = False,
 ) -> np.ndarray:
-    """A red square on a dark background moving one full frame width/height over the clip, wrapping around.
+    """A square on a dark background moving ``travel`` frame widths over the clip, wrapping around.
 
     The start is uniform at random and the motion wraps, so neither the first nor the last frame
-    tells the direction: only comparing frames does.
+    tells the direction: only comparing frames does. With ``tint`` the background's green and blue
+    follow the square's x and y (a colour ramp), so even a vision tower trained from scratch for
+    minutes can read where it is; the ramp wraps with the square, so a single frame tells nothing.
     """
     dx, dy = _STEP[direction]
     x0, y0 = rng.integers(0, size, size=2)
     frames = np.zeros((num_frames, size, size, 3), dtype=np.uint8)
     frames[..., 2] = 40  # dark blue background
-    step = size / num_frames
+    step = travel * size / num_frames
     coords = np.arange(square)
     for t in range(num_frames):
         x = int(round(x0 + dx * step * t)) % size
         y = int(round(y0 + dy * step * t)) % size
-        ys, xs = (y + coords) % size, (x + coords) % size
-        frames[t][np.ix_(ys, xs)] = (230, 30, 30)
+        if tint:
+            frames[t, ..., 1], frames[t, ..., 2] = 20 + 200 * x // size, 20 + 200 * y // size
+        frames[t][np.ix_((y + coords) % size, (x + coords) % size)] = (230, 30, 30)
     return frames

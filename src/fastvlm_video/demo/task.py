@@ -18,7 +18,9 @@ def make_motion_dataset(
     splits: dict[str, int] | None = None,
     frames_per_clip: int = 16,
     size: int = 64,
-    square: int = 32,
+    square: int = 24,
+    travel: float = 1 / 3,
+    tint: bool = True,
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write clips under ``out_dir/videos`` and ``{split}.json`` files (LLaVA format, paths relative to ``out_dir``).
@@ -36,7 +38,7 @@ def make_motion_dataset(
             for i in range(count):
                 direction = DIRECTIONS[i % len(DIRECTIONS)]
                 rel = f"videos/{split}_{i:04d}_{direction}.mp4"
-                write_video(out_dir / rel, moving_square_frames(direction, rng, frames_per_clip, size, square), fps=8, gop=8)
+                write_video(out_dir / rel, moving_square_frames(direction, rng, frames_per_clip, size, square, travel, tint), fps=8, gop=8)
                 records.append(
                     {
                         "id": f"{split}_{i:04d}",
