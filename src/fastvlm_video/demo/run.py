@@ -30,7 +30,7 @@ CHANCE = 0.25
 def run_demo(
     out: str | Path,
     num_video_frames: int = 8,
-    epochs: int = 3,
+    epochs: int = 4,
     seed: int = 0,
     splits: dict[str, int] | None = None,
 ) -> dict:

@@ -18,9 +18,9 @@ def make_motion_dataset(
     splits: dict[str, int] | None = None,
     frames_per_clip: int = 16,
     size: int = 64,
-    square: int = 24,
-    travel: float = 1 / 3,
-    tint: bool = True,
+    square: int = 32,
+    travel: float = 1.0,
+    tint: bool = False,
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write clips under ``out_dir/videos`` and ``{split}.json`` files (LLaVA format, paths relative to ``out_dir``).
