@@ -53,14 +53,11 @@ def moving_square_frames(
     size: int = 64,
     square: int = 16,
     travel: float = 1.0,
-    tint: bool = False,
 ) -> np.ndarray:
     """A square on a dark background moving ``travel`` frame widths over the clip, wrapping around.
 
     The start is uniform at random and the motion wraps, so neither the first nor the last frame
-    tells the direction: only comparing frames does. With ``tint`` the background's green and blue
-    follow the square's x and y (a colour ramp), so even a vision tower trained from scratch for
-    minutes can read where it is; the ramp wraps with the square, so a single frame tells nothing.
+    tells the direction: only comparing frames does.
     """
     dx, dy = _STEP[direction]
     x0, y0 = rng.integers(0, size, size=2)
@@ -71,7 +68,5 @@ def moving_square_frames(
     for t in range(num_frames):
         x = int(round(x0 + dx * step * t)) % size
         y = int(round(y0 + dy * step * t)) % size
-        if tint:
-            frames[t, ..., 1], frames[t, ..., 2] = 20 + 200 * x // size, 20 + 200 * y // size
         frames[t][np.ix_((y + coords) % size, (x + coords) % size)] = (230, 30, 30)
     return frames

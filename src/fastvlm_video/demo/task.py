@@ -20,7 +20,6 @@ def make_motion_dataset(
     size: int = 64,
     square: int = 32,
     travel: float = 1.0,
-    tint: bool = False,
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write clips under ``out_dir/videos`` and ``{split}.json`` files (LLaVA format, paths relative to ``out_dir``).
@@ -38,7 +37,7 @@ def make_motion_dataset(
             for i in range(count):
                 direction = DIRECTIONS[i % len(DIRECTIONS)]
                 rel = f"videos/{split}_{i:04d}_{direction}.mp4"
-                write_video(out_dir / rel, moving_square_frames(direction, rng, frames_per_clip, size, square, travel, tint), fps=8, gop=8)
+                write_video(out_dir / rel, moving_square_frames(direction, rng, frames_per_clip, size, square, travel), fps=8, gop=8)
                 records.append(
                     {
                         "id": f"{split}_{i:04d}",
