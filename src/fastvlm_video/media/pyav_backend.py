@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..errors import UnreadableMediaError
 from .video import VideoIndex
@@ -72,12 +73,13 @@ class Source:
         """
         self.stream.thread_type = "AUTO"
         cursor = _Cursor(self.container, self.stream, self.index)
+        reformatter = VideoReformatter()  # one swscale context for the whole clip, not one per frame
         out: dict[int, np.ndarray] = {}
         for target in wanted:
             frame = cursor.frame_at(target)
             if frame is None:
                 break
-            out[target] = to_rgb(frame, size_for)
+            out[target] = to_rgb(frame, size_for, reformatter)
         if not out:
             raise UnreadableMediaError(self.path, "no frame could be decoded (corrupt or truncated stream)")
         return out
@@ -208,8 +210,12 @@ class _Cursor:
         return None
 
 
-def to_rgb(frame: av.VideoFrame, size_for: SizeFn | None) -> np.ndarray:
-    """One decoded frame -> upright (h, w, 3) uint8 RGB at the requested size (swscale, bicubic)."""
+def to_rgb(frame: av.VideoFrame, size_for: SizeFn | None, reformatter: VideoReformatter | None = None) -> np.ndarray:
+    """One decoded frame -> upright (h, w, 3) uint8 RGB at the requested size (swscale, bicubic).
+
+    Pass the same ``reformatter`` for every frame of a clip: ``frame.to_ndarray`` builds a new
+    swscale context per frame, which costs ~30x the conversion itself on small frames.
+    """
     rotation = (frame.rotation or 0) % 360
     w, h = frame.width, frame.height
     if rotation in (90, 270):
@@ -217,7 +223,8 @@ def to_rgb(frame: av.VideoFrame, size_for: SizeFn | None) -> np.ndarray:
     out_w, out_h = (w, h) if size_for is None else size_for(w, h)
     if rotation in (90, 270):
         out_w, out_h = out_h, out_w  # size before rotation
-    rgb = frame.to_ndarray(width=out_w, height=out_h, format="rgb24", interpolation="BICUBIC")
+    reformatter = reformatter or VideoReformatter()
+    rgb = reformatter.reformat(frame, width=out_w, height=out_h, format="rgb24", interpolation="BICUBIC").to_ndarray()
     if rotation:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
     return rgb
