@@ -89,7 +89,7 @@ def test_merged_export_equals_the_adapter_model(lora_run, tmp_path):
     with torch.no_grad():
         a = adapter_model(input_ids=ids, pixel_values=pixels).logits
         b = merged(input_ids=ids, pixel_values=pixels).logits
-    assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * a.abs().max().item())  # float32 rounding of the merge
     assert load_tokenizer(merged_dir).convert_tokens_to_ids("<image>") == image_id
 
 

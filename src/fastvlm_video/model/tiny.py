@@ -72,11 +72,14 @@ def tiny_fastvlm_config(
     text_layers: int = 2,
     vision_embed_dims: tuple[int, ...] = (8, 16, 32, 64, 128),
     inference_mode: bool = False,
+    init_std: float | None = None,
 ) -> FastVlmConfig:
     """A FastVLM config with the FastViTHD (``fastvit_mci3``) topology shrunk to a few thousand params.
 
     ``inference_mode=True`` builds the tower reparameterised (one conv per MobileOne block), as in
-    Apple's released checkpoints; the default keeps the train-time branches.
+    Apple's released checkpoints; the default keeps the train-time branches. ``init_std`` (LLM and
+    projector) defaults to 1/sqrt(text_hidden_size): HF's 0.02 suits d ~ 2,500, and at d = 128 it
+    leaves attention uniform for hundreds of steps (the demo's frame-order circuit forms late or never).
     """
     model_args = {"layers": [1, 1, 1, 1, 1], "embed_dims": list(vision_embed_dims)}
     if inference_mode:
@@ -98,6 +101,7 @@ def tiny_fastvlm_config(
         "num_key_value_heads": 2,
         "max_position_embeddings": 4096,
         "tie_word_embeddings": False,
+        "initializer_range": init_std or text_hidden_size**-0.5,
     }
     return FastVlmConfig(vision_config=vision_config, text_config=text_config, image_token_index=image_token_id)
 
