@@ -3,7 +3,9 @@
 import json
 
 from fastvlm_video.demo.run import run_demo
-from fastvlm_video.demo.synthetic import DIRECTIONS, moving_square_frames
+from fastvlm_video.demo.synthetic import DIRECTIONS
+from fastvlm_video.demo.task import CLIP_FRAMES, motion_clip
+from fastvlm_video.media.sampling import uniform_indices
 
 
 def test_no_single_frame_reveals_the_direction():
@@ -17,13 +19,18 @@ def test_no_single_frame_reveals_the_direction():
     summaries = {}
     for direction in DIRECTIONS:
         rng = np.random.default_rng(1)
-        clips = [moving_square_frames(direction, rng, 16, 64, 32, travel=1.0) for _ in range(300)]
+        clips = [motion_clip(direction, rng) for _ in range(300)]
         first = np.array([corner(c[0]) for c in clips])
         last = np.array([corner(c[-1]) for c in clips])
         summaries[direction] = np.concatenate([first.mean(0), last.mean(0)])
         assert first.std(0).min() > 8  # starts spread over the frame, not fixed
     spread = np.ptp(np.array(list(summaries.values())), axis=0)
     assert spread.max() < 6, summaries  # no direction has its own typical first/last frame
+
+
+def test_default_frames_are_evenly_spaced_in_a_demo_clip():
+    """8 uniform samples of a demo clip land on every 2nd frame: the square moves the same between them."""
+    assert list(uniform_indices(CLIP_FRAMES, 8)) == list(range(0, CLIP_FRAMES, 2))
 
 
 def test_demo_runs_end_to_end(tmp_path):
