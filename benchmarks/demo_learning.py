@@ -90,14 +90,21 @@ class Probe:
         return self.model(**inputs), batch["labels"]
 
     @torch.no_grad()
-    def evaluate(self, test: list[dict]) -> tuple[float, float]:
+    def evaluate(self, test: list[dict]) -> dict[str, float]:
+        """Accuracy overall, on the axis only, and on horizontal / vertical clips (each sign learns on its own)."""
         self.model.eval()
         out, labels = self.forward(test)
         position = (labels != -100).float().argmax(1) - 1  # the logits that predict the answer token
         predicted = out.logits[torch.arange(len(test)), position][:, self.answer_ids].argmax(1)
         truth = torch.tensor([item["answer"] for item in test])
         self.model.train()
-        return (predicted == truth).float().mean().item(), (predicted // 2 == truth // 2).float().mean().item()
+        right, horizontal = (predicted == truth).float(), truth // 2 == 0
+        return {
+            "accuracy": right.mean().item(),
+            "axis": (predicted // 2 == truth // 2).float().mean().item(),
+            "left/right": right[horizontal].mean().item(),
+            "up/down": right[~horizontal].mean().item(),
+        }
 
 
 def main() -> None:
@@ -122,9 +129,9 @@ def main() -> None:
         optimizer.step(), optimizer.zero_grad(), schedule.step()
         losses.append(out.loss.item())
         if step % args.eval_every == 0 or step == args.steps:
-            accuracy, axis = probe.evaluate(test)
-            print(f"step {step:5d}  train loss {np.mean(losses[-args.eval_every:]):.3f}  "
-                  f"accuracy {accuracy:.3f}  axis {axis:.3f}  ({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+            scores = "  ".join(f"{name} {value:.3f}" for name, value in probe.evaluate(test).items())
+            print(f"step {step:5d}  train loss {np.mean(losses[-args.eval_every:]):.3f}  {scores}  "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
