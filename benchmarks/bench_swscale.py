@@ -50,7 +50,7 @@ def main(repeats: int = 7) -> None:
         small = write_video(Path(tmp) / "demo.mp4", moving_square_frames("left", np.random.default_rng(0), 15, 64, 16), fps=8)
         cases = [("64x64 demo clip -> 64 px", small, 64), ("720p clip -> 1024 px", make_clip(10, "720p", 250), 1024)]
         print(f"PyAV {av.__version__}; median ms per frame over {repeats} repeats (fresh frames each time)")
-        print(f"| clip -> size | frame.to_ndarray | shared reformatter | speed-up |\n|---|---:|---:|---:|")
+        print("| clip -> size | frame.to_ndarray | shared reformatter | speed-up |\n|---|---:|---:|---:|")
         for name, path, size in cases:
             times = {False: [], True: []}
             for _ in range(repeats):

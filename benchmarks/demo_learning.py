@@ -113,7 +113,7 @@ def main() -> None:
     probe = Probe(args)
     train = [probe.sample() for _ in range(args.train_clips)]
     test = [probe.sample() for _ in range(200)]
-    params = [p for p in [*probe.model.parameters(), *probe.ideal_projection.parameters()]]
+    params = [*probe.model.parameters(), *probe.ideal_projection.parameters()]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     warmup = max(1, args.steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -126,7 +126,9 @@ def main() -> None:
         out.loss.backward()
         if args.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
-        optimizer.step(), optimizer.zero_grad(), schedule.step()
+        optimizer.step()
+        optimizer.zero_grad()
+        schedule.step()
         losses.append(out.loss.item())
         if step % args.eval_every == 0 or step == args.steps:
             scores = "  ".join(f"{name} {value:.3f}" for name, value in probe.evaluate(test).items())

@@ -42,3 +42,15 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (tmp_path / "eval" / "report.html").is_file() and (tmp_path / "model" / "video_config.json").is_file()
     rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(len(r["timestamps"][0]) == 2 for r in rows)
+
+
+def test_tiny_model_initialises_at_one_over_sqrt_width():
+    """HF's 0.02 is for ~2,500-wide models; the demo's 128-wide LLM needs ~0.088 to learn frame order in time."""
+    from fastvlm_video.model.tiny import build_tiny_model, build_tiny_tokenizer
+
+    model = build_tiny_model(build_tiny_tokenizer(), text_hidden_size=128)
+    assert model.config.text_config.initializer_range == 128**-0.5
+    q_proj = model.model.language_model.layers[0].self_attn.q_proj.weight
+    projector = model.model.multi_modal_projector.linear_1.weight
+    for weights in (q_proj, projector):
+        assert abs(weights.std().item() - 128**-0.5) < 0.01

@@ -40,9 +40,17 @@ def smooth_video(tmp_path_factory):
 
 
 def sequential_decode(path, size: int) -> list[torch.Tensor]:
-    """Every frame, decoded front to back with no seeking, resized and padded like ours."""
+    """Every frame, decoded front to back with no seeking, resized by PyAV's own per-frame path, padded like ours.
+
+    Our backend shares one swscale context per clip; this reference builds one per frame.
+    """
+
+    def rgb(frame):
+        width, height = resized_dims(frame.width, frame.height, size, "pad")
+        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BICUBIC")
+
     with av.open(str(path)) as container:
-        return [place_on_square(pyav_backend.to_rgb(f, lambda w, h: resized_dims(w, h, size, "pad")), size) for f in container.decode(video=0)]
+        return [place_on_square(rgb(f), size) for f in container.decode(video=0)]
 
 
 def numbers(clip):

@@ -210,11 +210,11 @@ class _Cursor:
         return None
 
 
-def to_rgb(frame: av.VideoFrame, size_for: SizeFn | None, reformatter: VideoReformatter | None = None) -> np.ndarray:
+def to_rgb(frame: av.VideoFrame, size_for: SizeFn | None, reformatter: VideoReformatter) -> np.ndarray:
     """One decoded frame -> upright (h, w, 3) uint8 RGB at the requested size (swscale, bicubic).
 
-    Pass the same ``reformatter`` for every frame of a clip: ``frame.to_ndarray`` builds a new
-    swscale context per frame, which costs ~30x the conversion itself on small frames.
+    Pass the same ``reformatter`` for every frame of a clip: ``frame.to_ndarray(width=, height=)``
+    builds a new swscale context per frame (3.7x slower on 64 px frames, benchmarks/bench_swscale.py).
     """
     rotation = (frame.rotation or 0) % 360
     w, h = frame.width, frame.height
@@ -223,7 +223,6 @@ def to_rgb(frame: av.VideoFrame, size_for: SizeFn | None, reformatter: VideoRefo
     out_w, out_h = (w, h) if size_for is None else size_for(w, h)
     if rotation in (90, 270):
         out_w, out_h = out_h, out_w  # size before rotation
-    reformatter = reformatter or VideoReformatter()
     rgb = reformatter.reformat(frame, width=out_w, height=out_h, format="rgb24", interpolation="BICUBIC").to_ndarray()
     if rotation:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))

@@ -101,7 +101,7 @@ def tiny_fastvlm_config(
         "num_key_value_heads": 2,
         "max_position_embeddings": 4096,
         "tie_word_embeddings": False,
-        "initializer_range": init_std or text_hidden_size**-0.5,
+        "initializer_range": text_hidden_size**-0.5 if init_std is None else init_std,
     }
     return FastVlmConfig(vision_config=vision_config, text_config=text_config, image_token_index=image_token_id)
 
