@@ -34,12 +34,13 @@ def test_default_frames_are_evenly_spaced_in_a_demo_clip():
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    metrics = run_demo(tmp_path, num_video_frames=2, epochs=1, splits={"train": 8, "val": 4, "test": 4})
+    metrics = run_demo(tmp_path, num_video_frames=2, epochs=1, splits={"images": 8, "images_val": 4, "train": 8, "val": 4, "test": 4})
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == metrics
     assert {"test_accuracy", "chance", "num_video_frames", "train_seconds"} <= set(metrics)
     assert metrics["num_test"] == 4 and metrics["num_video_frames"] == 2 and 0 <= metrics["test_accuracy"] <= 1
     assert (tmp_path / "eval" / "report.html").is_file() and (tmp_path / "model" / "video_config.json").is_file()
+    assert (tmp_path / "image_model" / "model.safetensors").is_file()  # stage 1, which stage 2 starts from
     rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(len(r["timestamps"][0]) == 2 for r in rows)
 
@@ -54,3 +55,38 @@ def test_tiny_model_initialises_at_one_over_sqrt_width():
     projector = model.model.multi_modal_projector.linear_1.weight
     for weights in (q_proj, projector):
         assert abs(weights.std().item() - 128**-0.5) < 0.01
+
+
+def test_tiny_tower_keeps_timms_fan_in_init():
+    """transformers re-inits timm convs with N(0, 0.02); the tiny tower restores timm's (PyTorch's) fan-in init."""
+    from fastvlm_video.model.tiny import build_tiny_model, build_tiny_tokenizer
+
+    tower = build_tiny_model(build_tiny_tokenizer(), text_hidden_size=128).model.vision_tower.timm_model
+    stem_convs = [(n, m) for n, m in tower.named_modules() if n.startswith("stem.") and type(m).__name__ == "Conv2d"]
+    assert len(stem_convs) >= 3
+    for name, conv in stem_convs:
+        fan_in = conv.weight[0].numel()
+        expected = (3 * fan_in) ** -0.5  # kaiming_uniform_(a=sqrt(5))
+        assert abs(conv.weight.std().item() / expected - 1) < 0.25, (name, conv.weight.std().item(), expected)
+
+
+def test_still_images_answer_where_the_square_is(tmp_path):
+    """Stage 1's answers match the pixels: the red square's top-left corner lies in the answered grid cell."""
+    import numpy as np
+    from PIL import Image
+
+    from fastvlm_video.demo.task import WHERE_QUESTION, make_position_dataset
+
+    path = make_position_dataset(tmp_path, {"images": 30}, seed=3)["images"]
+    records = json.loads(path.read_text())
+    assert len(records) == 30
+    for record in records:
+        human, gpt = record["conversations"]
+        assert human["value"] == f"<image>\n{WHERE_QUESTION}"
+        red = np.asarray(Image.open(tmp_path / record["image"]))[..., 0] > 128
+        rows, cols = np.flatnonzero(red.any(1)), np.flatnonzero(red.any(0))
+        # the corner is the first red row/column after a gap (the square may wrap around the edges)
+        corner_y = rows[0] if len(rows) == 64 or rows[0] > 0 or rows[-1] < 63 else rows[np.argmax(np.diff(rows)) + 1]
+        corner_x = cols[0] if cols[0] > 0 or cols[-1] < 63 else cols[np.argmax(np.diff(cols)) + 1]
+        assert gpt["value"] == f"{corner_x // 8} {corner_y // 8}", record["id"]
+    assert len({r["conversations"][1]["value"] for r in records}) > 15  # positions spread over the grid

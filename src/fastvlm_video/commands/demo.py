@@ -1,13 +1,13 @@
-"""fastvlm-video demo: synthetic motion videos + tiny model, trained and evaluated on CPU."""
+"""fastvlm-video demo: a tiny FastVLM trained on CPU on synthetic images, then videos, and evaluated."""
 
 NAME = "demo"
-HELP = "synthetic video QA + tiny FastVLM, trained and evaluated on CPU (no downloads)"
+HELP = "tiny FastVLM trained on synthetic images then videos, evaluated on CPU (no downloads)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="runs/demo", help="output folder: data/, model/, metrics.json")
+    parser.add_argument("--out", default="runs/demo", help="output folder: data/, image_model/ (stage 1), model/ (stage 2), eval/, metrics.json")
     parser.add_argument("--num_video_frames", type=int, default=8, help="frames per video (1 shows the model cannot tell motion)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's tuned value)")
+    parser.add_argument("--epochs", type=int, default=None, help="video fine-tuning epochs (default: the demo's tuned value, 3)")
     parser.add_argument("--seed", type=int, default=0)
 
 

@@ -46,6 +46,15 @@ def frame_number_of(frame: np.ndarray) -> int:
     return int(round(float(np.asarray(frame, dtype=np.float32).mean()) / 4))
 
 
+def square_frame(x: int, y: int, size: int = 64, square: int = 16) -> np.ndarray:
+    """One (size, size, 3) uint8 frame: a red square with its top-left corner at (x, y), wrapping around the edges."""
+    frame = np.zeros((size, size, 3), dtype=np.uint8)
+    frame[..., 2] = 40  # dark blue background
+    coords = np.arange(square)
+    frame[np.ix_((y + coords) % size, (x + coords) % size)] = (230, 30, 30)
+    return frame
+
+
 def moving_square_frames(
     direction: str,
     rng: np.random.Generator,
@@ -61,12 +70,7 @@ def moving_square_frames(
     """
     dx, dy = _STEP[direction]
     x0, y0 = rng.integers(0, size, size=2)
-    frames = np.zeros((num_frames, size, size, 3), dtype=np.uint8)
-    frames[..., 2] = 40  # dark blue background
     step = travel * size / num_frames
-    coords = np.arange(square)
-    for t in range(num_frames):
-        x = int(round(x0 + dx * step * t)) % size
-        y = int(round(y0 + dy * step * t)) % size
-        frames[t][np.ix_((y + coords) % size, (x + coords) % size)] = (230, 30, 30)
-    return frames
+    return np.stack(
+        [square_frame(int(round(x0 + dx * step * t)) % size, int(round(y0 + dy * step * t)) % size, size, square) for t in range(num_frames)]
+    )

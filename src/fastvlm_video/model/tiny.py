@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import timm
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import FastVlmConfig, FastVlmForConditionalGeneration, PreTrainedTokenizerFast
@@ -115,8 +116,22 @@ def build_tiny_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0, **config
     )
     torch.manual_seed(seed)
     model = FastVlmForConditionalGeneration(config)
+    _init_tower_as_timm(model)
     model.config.eos_token_id = tokenizer.convert_tokens_to_ids(IM_END)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = model.config.eos_token_id
     model.generation_config.pad_token_id = model.config.pad_token_id
     return model
+
+
+def _init_tower_as_timm(model: FastVlmForConditionalGeneration) -> None:
+    """Give the vision tower timm's own initialisation (PyTorch's fan-in scaled conv init).
+
+    ``transformers`` re-initialises every conv of a timm-wrapped tower with N(0, 0.02): at the tiny
+    widths that shrinks activations ~40x per stage (1e-13 at the output in eval mode), and with
+    BatchNorm after each conv the tiny weights make the effective learning rate ~lr/|w|^2 huge.
+    """
+    vision = model.config.vision_config
+    timm_model = model.model.vision_tower.timm_model
+    fresh = timm.create_model(vision.architecture, pretrained=False, num_classes=timm_model.num_classes, **vision.model_args)
+    timm_model.load_state_dict(fresh.state_dict())
