@@ -49,7 +49,7 @@ def run_demo(
     """
     out, splits = Path(out), {**DEMO_SPLITS, **(splits or {})}
     data = out / "data"
-    if not (data / "test.json").is_file():
+    if not all((data / f"{split}.json").is_file() for split in splits):
         make_position_dataset(data, {k: splits[k] for k in ("images", "images_val")}, seed=seed)
         make_motion_dataset(data, {k: splits[k] for k in ("train", "val", "test")}, seed=seed)
     init = out / "init"
@@ -58,9 +58,13 @@ def run_demo(
     make_processor(tokenizer, DEMO_IMAGE_SIZE).save_pretrained(init)
 
     started = time.perf_counter()
-    train(*parse_train_args(_train_argv(init, data, "images", out / "image_model", image_epochs, IMAGE_BATCH, 1, seed)))
+    image_stage = _train_argv(init, data, "images", out / "image_model", image_epochs, IMAGE_BATCH, 1, seed)
+    train(*parse_train_args(image_stage))
     image_seconds = time.perf_counter() - started
-    result = train(*parse_train_args(_train_argv(out / "image_model", data, "train", out / "model", epochs, VIDEO_BATCH, num_video_frames, seed)))
+    video_stage = _train_argv(
+        out / "image_model", data, "train", out / "model", epochs, VIDEO_BATCH, num_video_frames, seed
+    )
+    result = train(*parse_train_args(video_stage))
     train_seconds = time.perf_counter() - started
 
     evaluation = evaluate_checkpoint(

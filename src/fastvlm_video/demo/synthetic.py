@@ -71,6 +71,5 @@ def moving_square_frames(
     dx, dy = _STEP[direction]
     x0, y0 = rng.integers(0, size, size=2)
     step = travel * size / num_frames
-    return np.stack(
-        [square_frame(int(round(x0 + dx * step * t)) % size, int(round(y0 + dy * step * t)) % size, size, square) for t in range(num_frames)]
-    )
+    positions = [(int(round(x0 + dx * step * t)) % size, int(round(y0 + dy * step * t)) % size) for t in range(num_frames)]
+    return np.stack([square_frame(x, y, size, square) for x, y in positions])

@@ -17,15 +17,14 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from ..model.tiny import build_tiny_tokenizer
-
 from .synthetic import DIRECTIONS, moving_square_frames, square_frame, write_video
 
 QUESTION = "Which direction does the red square move? Answer with one word: left, right, up or down."
+WHERE_QUESTION = "Where is the red square? Answer with its column and row on an 8 by 8 grid."
 # 8 uniformly sampled frames of a 15-frame clip are every 2nd frame, evenly spaced in time, and at
 # 4 px per frame the 16 px square moves an eighth of the 64 px frame between them. Measured on the
 # tiny model (docs/performance.md): uneven steps, a half-frame square, or quarter-frame jumps between
 # sampled frames all make the direction's sign much slower to learn.
-WHERE_QUESTION = "Where is the red square? Answer with its column and row on an 8 by 8 grid."
 CLIP_FRAMES = 15
 STEP_PX = 4
 

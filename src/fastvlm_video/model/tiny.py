@@ -133,5 +133,7 @@ def _init_tower_as_timm(model: FastVlmForConditionalGeneration) -> None:
     """
     vision = model.config.vision_config
     timm_model = model.model.vision_tower.timm_model
-    fresh = timm.create_model(vision.architecture, pretrained=False, num_classes=timm_model.num_classes, **vision.model_args)
+    fresh = timm.create_model(
+        vision.architecture, pretrained=False, num_classes=timm_model.num_classes, **vision.model_args
+    )
     timm_model.load_state_dict(fresh.state_dict())
