@@ -88,20 +88,22 @@ class Probe:
             travel = a.step_px * a.clip_frames / a.size
             clip = moving_square_frames(direction, self.rng, a.clip_frames, a.size, a.square, travel)[self.frames]
             pixels = torch.from_numpy(clip).permute(0, 3, 1, 2).contiguous()
-        return self.item([Message("user", "<image>\n" + QUESTION), Message("assistant", direction)], pixels, direction)
+        chat = [Message("user", "<image>\n" + QUESTION), Message("assistant", direction)]
+        return self.item(chat, pixels, answer=DIRECTIONS.index(direction))
 
     def still(self) -> dict:
         """A still frame asking where the square is: teaches the tower position, not motion."""
         x, y = self.rng.integers(0, self.args.size, size=2)
         pixels = torch.from_numpy(square_frame(x, y, self.args.size, self.args.square)).permute(2, 0, 1)[None]
         chat = [Message("user", "<image>\n" + WHERE_QUESTION), Message("assistant", where_answer(x, y, self.args.size))]
-        return self.item(chat, pixels, "left")
+        return self.item(chat, pixels)
 
-    def item(self, chat: list[Message], pixels: torch.Tensor, direction: str) -> dict:
+    def item(self, chat: list[Message], pixels: torch.Tensor, answer: int = -1) -> dict:
+        """A collatable sample; ``answer`` is the direction's index (-1 for still frames)."""
         encoded = self.encoder.encode(chat, [len(pixels)])
         return {
             "input_ids": torch.tensor(encoded.input_ids), "labels": torch.tensor(encoded.labels),
-            "pixel_values": pixels, "id": "", "timestamps": [], "skipped": [], "answer": DIRECTIONS.index(direction),
+            "pixel_values": pixels, "id": "", "timestamps": [], "skipped": [], "answer": answer,
         }  # fmt: skip
 
     def forward(self, items: list[dict]):
