@@ -17,6 +17,7 @@ import torch
 from transformers import AutoTokenizer, FastVlmForConditionalGeneration
 
 from ..errors import ConfigError
+from ..save_marker import refuse_incomplete
 from ..video_config import VideoConfig
 from . import convert, lora
 from .processor import image_size_of
@@ -34,6 +35,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
 def detect_format(path: str | Path) -> str:
     """``fast_vlm``, ``llava_qwen2`` or ``lora``; otherwise a ``ConfigError`` saying what was found."""
     path = Path(path)
+    refuse_incomplete(path)  # a save cut short (kill, full disk) must not pass for a model
     if (path / lora.ADAPTER_CONFIG).is_file():
         return "lora"
     config_path = path / "config.json"

@@ -18,13 +18,15 @@ from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
 from ..data.records import load_samples
-from ..errors import ConfigError
+from ..errors import ConfigError, TooManySkippedSamples
 from ..model.load import load_model, load_tokenizer, video_config_of
 from ..model.lora import LoraSettings, apply_lora, quantization_config
 from ..model.processor import make_processor
+from ..save_marker import mark_complete, mark_incomplete
 from .args import DataArguments, ModelArguments, TrainingArguments
-from .freeze import set_trainable
-from .trainer import SaveVideoConfig, SkipCounter, VideoTrainer
+from .checkpoints import check_output_dir, disk_full_is_one_line, resolve_resume
+from .freeze import BATCHNORM_MODES, set_trainable
+from .trainer import SKIP_REPORT, SkipCounter, VideoTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +75,15 @@ def choose_trainable(model, model_args: ModelArguments, training_args: TrainingA
     """Freeze what the flags say; with --lora_enable the LLM trains through adapters. Returns the model to train."""
     train_llm = not (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter)
     train_tower = model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter
-    if training_args.gradient_checkpointing:  # the Trainer turns it on; frozen embeddings must still pass grads
+    if training_args.activation_checkpointing:  # the Trainer turns it on; frozen embeddings must still pass grads
         model.enable_input_require_grads()
+    batchnorm = model_args.vision_tower_batchnorm
     if not training_args.lora_enable:
-        set_trainable(model, train_llm=train_llm, train_projector=True, train_vision_tower=train_tower)
+        set_trainable(model, train_llm=train_llm, train_projector=True, train_vision_tower=train_tower, tower_batchnorm=batchnorm)
         return model
     if not train_llm:
         raise ConfigError("--lora_enable puts adapters on the LLM: drop --freeze_backbone / --tune_mm_mlp_adapter")
-    set_trainable(model, train_llm=False, train_projector=True, train_vision_tower=train_tower)
+    set_trainable(model, train_llm=False, train_projector=True, train_vision_tower=train_tower, tower_batchnorm=batchnorm)
     settings = LoraSettings(
         r=training_args.lora_r,
         alpha=training_args.lora_alpha,
@@ -91,8 +94,42 @@ def choose_trainable(model, model_args: ModelArguments, training_args: TrainingA
     return apply_lora(model, settings, train_projector=True, train_vision_tower=train_tower)
 
 
+def check_batchnorm_mode(model_args: ModelArguments) -> None:
+    if model_args.vision_tower_batchnorm not in BATCHNORM_MODES:
+        raise ConfigError(f"--vision_tower_batchnorm {model_args.vision_tower_batchnorm!r}: use one of {', '.join(BATCHNORM_MODES)}")
+
+
+def require_samples(samples: list, invalid: list, data_paths: list[str]) -> None:
+    """A run needs at least one usable training record (``--skip_invalid_records`` may drop them all)."""
+    if not samples:
+        first = f"; first: {invalid[0]}" if invalid else ""
+        raise ConfigError(f"no usable training record in {', '.join(data_paths)} ({len(invalid)} invalid records dropped{first})")
+
+
+def worker_message(exc: Exception) -> str:
+    """The original message of an error re-raised from a DataLoader worker, without the traceback."""
+    text, marker = str(exc), f"{type(exc).__name__}: "
+    return text.rsplit(marker, 1)[1].strip() if text.startswith("Caught ") and marker in text else text
+
+
+def stop_on_skips(trainer: VideoTrainer, counter: SkipCounter, exc: TooManySkippedSamples) -> TooManySkippedSamples:
+    """Save the skip report and (one process) a resumable checkpoint, then the one-line error to raise."""
+    output_dir = Path(trainer.args.output_dir)
+    saved = ""
+    if trainer.args.world_size == 1 and trainer.state.global_step > 0:
+        trainer._save_checkpoint(trainer.model, trial=None)
+        saved = f" State saved in {output_dir / f'checkpoint-{trainer.state.global_step}'} (resume with --resume_from_checkpoint latest)."
+    if trainer.is_world_process_zero():
+        counter.write(output_dir / SKIP_REPORT)
+    return TooManySkippedSamples(f"{worker_message(exc)}{saved} Skipped samples: {output_dir / SKIP_REPORT}")
+
+
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
     set_seed(training_args.seed)
+    check_batchnorm_mode(model_args)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if training_args.process_index == 0:
+        check_output_dir(training_args.output_dir, training_args.overwrite_output_dir, resuming=resume is not None)
     path = model_args.model_name_or_path
     model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
@@ -106,6 +143,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     val_samples, val_invalid = load_samples(data_args.validation_data_path, data_args.image_folder, **rules)
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
+    require_samples(train_samples, invalid, data_args.data_path)
     max_length = training_args.model_max_length
     train_set = ConversationDataset(train_samples, encoder, video, max_length)
     val_set = ConversationDataset(val_samples, encoder, video, max_length) if val_samples else None
@@ -117,7 +155,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     model.config.use_cache = False
 
     processor = make_processor(tokenizer, video.image_size)
-    counter = SkipCounter(max_fraction=data_args.max_skip_fraction)
+    counter = SkipCounter(len(train_set), max_fraction=data_args.max_skip_fraction)
+    if resume and (Path(resume) / SKIP_REPORT).is_file():
+        counter.load(Path(resume) / SKIP_REPORT)  # the counts carry on where the checkpoint left them
     trainer = VideoTrainer(
         model=model,
         args=training_args,
@@ -125,18 +165,26 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         eval_dataset=val_set,
         data_collator=Collator(pad_token_id=tokenizer.pad_token_id),
         processing_class=processor,
-        callbacks=[SaveVideoConfig(video)],
         skip_counter=counter,
+        video=video,
     )
-    outcome = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    try:
+        outcome = trainer.train(resume_from_checkpoint=resume)
+    except TooManySkippedSamples as exc:
+        raise stop_on_skips(trainer, counter, exc) from None
     eval_loss = trainer.evaluate()["eval_loss"] if val_set is not None else None
 
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
-    trainer.save_model(str(output_dir))
-    trainer.save_state()
-    if trainer.is_world_process_zero():
-        video.save(output_dir)
-        counter.write(output_dir / "skipped_samples.json")
+    main = trainer.is_world_process_zero()
+    with disk_full_is_one_line(output_dir, output_dir, remove_partial=False):
+        if main:  # what predict needs first; the marker goes last, so a cut-short save is refused
+            mark_incomplete(output_dir)
+            video.save(output_dir)
+        trainer.save_model(str(output_dir))
+        trainer.save_state()
+        if main:
+            counter.write(output_dir / SKIP_REPORT)
+            mark_complete(output_dir)
     logger.info("skipped samples during training: %s", counter.summary())
-    return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skips), len(invalid) + len(val_invalid))
+    return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid))
