@@ -1,7 +1,7 @@
 """``fastvlm-video train``: build everything from the arguments and hand it to the HF Trainer.
 
-Read top to bottom: checkpoint -> video settings -> data -> what trains (full, frozen parts, LoRA)
--> Trainer -> save. A LoRA run saves its adapter (``adapter_config.json``), which every command loads;
+Read top to bottom: output folder (or the checkpoint to resume) -> checkpoint -> video settings -> data
+-> what trains (full, frozen parts, LoRA) -> Trainer -> save. A LoRA run saves its adapter (``adapter_config.json``), which every command loads;
 ``fastvlm-video export OUT DST --merge_lora`` turns it into a standalone checkpoint.
 """
 
@@ -124,12 +124,32 @@ def stop_on_skips(trainer: VideoTrainer, counter: SkipCounter, exc: TooManySkipp
     return TooManySkippedSamples(f"{worker_message(exc)}{saved} Skipped samples: {output_dir / SKIP_REPORT}")
 
 
-def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
-    set_seed(training_args.seed)
-    check_batchnorm_mode(model_args)
+def prepare_output_dir(training_args: TrainingArguments) -> str | None:
+    """The checkpoint to resume from (a complete one), after checking ``--output_dir`` may be written."""
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if training_args.process_index == 0:
         check_output_dir(training_args.output_dir, training_args.overwrite_output_dir, resuming=resume is not None)
+    return resume
+
+
+def save_final(trainer: VideoTrainer, video, counter: SkipCounter, output_dir: Path) -> None:
+    """The model, ``video_config.json`` first and the save marker removed last (a cut-short save is refused)."""
+    main = trainer.is_world_process_zero()
+    with disk_full_is_one_line(output_dir, output_dir, remove_partial=False):
+        if main:
+            mark_incomplete(output_dir)
+            video.save(output_dir)
+        trainer.save_model(str(output_dir))
+        trainer.save_state()
+        if main:
+            counter.write(output_dir / SKIP_REPORT)
+            mark_complete(output_dir)
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
+    set_seed(training_args.seed)
+    check_batchnorm_mode(model_args)
+    resume = prepare_output_dir(training_args)
     path = model_args.model_name_or_path
     model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
@@ -176,15 +196,6 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
-    main = trainer.is_world_process_zero()
-    with disk_full_is_one_line(output_dir, output_dir, remove_partial=False):
-        if main:  # what predict needs first; the marker goes last, so a cut-short save is refused
-            mark_incomplete(output_dir)
-            video.save(output_dir)
-        trainer.save_model(str(output_dir))
-        trainer.save_state()
-        if main:
-            counter.write(output_dir / SKIP_REPORT)
-            mark_complete(output_dir)
+    save_final(trainer, video, counter, output_dir)
     logger.info("skipped samples during training: %s", counter.summary())
     return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid))

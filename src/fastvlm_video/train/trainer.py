@@ -88,9 +88,10 @@ class SkipCounter:
 
 
 class VideoTrainer(Trainer):
-    def __init__(self, *args, skip_counter: SkipCounter, video: VideoConfig, **kwargs):
+    def __init__(self, *args, skip_counter: SkipCounter | None = None, video: VideoConfig | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.skip_counter, self.video = skip_counter, video
+        self.skip_counter = skip_counter or SkipCounter(len(self.train_dataset) if self.train_dataset is not None else 0)
+        self.video = video  # written into every checkpoint (when given), so each one predicts alone
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         skipped, truncated = inputs.pop("skipped", []), inputs.pop("truncated", [])
@@ -110,7 +111,8 @@ class VideoTrainer(Trainer):
         folder = run_dir / f"checkpoint-{self.state.global_step}"
         if self.args.should_save:
             mark_incomplete(folder)
-            self.video.save(folder)
+            if self.video is not None:
+                self.video.save(folder)
             self.skip_counter.write(folder / SKIP_REPORT)
         with disk_full_is_one_line(folder, run_dir, remove_partial=True):
             super()._save_checkpoint(model, trial)
