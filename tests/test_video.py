@@ -112,6 +112,8 @@ def test_load_video_frames_is_seed_compatible(numbered_video):
     frames = load_video_frames(numbered_video, num_frames=4)
     assert len(frames) == 4 and all(isinstance(f, Image.Image) for f in frames)
     assert frames[0].size == (64, 48)
+    # the seed's frames: linspace(0, 49, 4, dtype=int) = 0, 16, 32, 49 (rounding would give 33)
+    assert [frame_number_of(np.asarray(f)) for f in frames] == np.linspace(0, 49, 4, dtype=int).tolist() == [0, 16, 32, 49]
 
 
 @pytest.mark.parametrize("processor_class", ["CLIPImageProcessor", "CLIPImageProcessorPil"])
