@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..errors import MediaError, UnreadableMediaError
 from . import sampling
+from .files import check_media_file
 from .transforms import ASPECT_MODES, place_on_square, resized_dims
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".flv", ".wmv", ".webm", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"})
@@ -159,7 +160,7 @@ def load_video_tensor(
     path = str(path)
     backend = resolve_backend(backend)
     _check_request(num_frames, frame_sampling, fps, max_frames, aspect)
-    _check_file(path)
+    check_media_file(path)
     size_for = None if image_size is None else (lambda w, h: resized_dims(w, h, image_size, aspect))
     with pyav_backend.open_source(path) as source:  # one FFmpeg context for the index and PyAV decoding
         index = source.index
@@ -221,14 +222,3 @@ def load_video_frames(path: str | Path, num_frames: int = 8, **kwargs) -> list[I
     if clip.frames.ndim == 4 and clip.frames.shape[-1] == 3:
         return [Image.fromarray(f.numpy()) for f in clip.frames]
     return [Image.fromarray(f.permute(1, 2, 0).numpy()) for f in clip.frames]
-
-
-def _check_file(path: str) -> None:
-    """Fail fast, before FFmpeg, on what is plainly not a file to decode."""
-    p = Path(path)
-    if not p.exists():
-        raise UnreadableMediaError(path, "file not found")
-    if not p.is_file():
-        raise UnreadableMediaError(path, "not a regular file (a directory?)")
-    if p.stat().st_size == 0:
-        raise UnreadableMediaError(path, "empty file (0 bytes)")
