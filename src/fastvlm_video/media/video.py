@@ -152,21 +152,24 @@ def load_video_tensor(
 
     Frames are resized inside the decoder to the aspect-preserving size, then padded to a black
     square (``aspect="pad"``, FastVLM) or centre-cropped (``"crop"``) or squashed (``"resize"``).
+    An animated GIF / WebP / PNG is read as a clip too (``media/animation.py``).
     With ``image_size=None`` frames keep their size and come back as (T, H, W, 3).
     Raises ``UnreadableMediaError`` (naming the file and the reason) for anything unreadable.
     """
-    from . import pyav_backend
+    from . import animation, pyav_backend
 
     path = str(path)
     backend = resolve_backend(backend)
     _check_request(num_frames, frame_sampling, fps, max_frames, aspect)
     check_media_file(path)
     size_for = None if image_size is None else (lambda w, h: resized_dims(w, h, image_size, aspect))
-    with pyav_backend.open_source(path) as source:  # one FFmpeg context for the index and PyAV decoding
+    animated = animation.is_animated_image(path)  # GIF / WebP / APNG: read with PIL, whatever the backend
+    opener = animation.open_source if animated else pyav_backend.open_source
+    with opener(path) as source:  # one context for the index and the decoding
         index = source.index
         plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end)
         wanted = sorted(set(plan.indices))
-        if backend == "decord":
+        if backend == "decord" and not animated:
             from . import decord_backend
 
             decoded = decord_backend.decode(index, wanted, size_for)
