@@ -74,3 +74,11 @@ def test_a_truncated_animation_is_a_media_error(tmp_path):
     (tmp_path / "cut.gif").write_bytes(data[: len(data) // 2])
     with pytest.raises(MediaError, match="cut.gif"):
         load_media(MediaRef(str(tmp_path / "cut.gif"), "image"), VideoConfig(num_frames=8, image_size=64))
+
+
+def test_prepare_picks_up_gifs_from_class_folders():
+    from pathlib import Path
+
+    from fastvlm_video.data.prepare import is_media_file
+
+    assert is_media_file(Path("squat/a.gif")) and is_media_file(Path("squat/b.WEBP")) and not is_media_file(Path("notes.txt"))
