@@ -195,8 +195,8 @@ def test_typed_placeholder_counts_must_match_per_type():
 
 def test_jsonl_keeps_records_holding_unicode_line_separators(tmp_path):
     """U+2028, U+2029 and U+0085 are legal inside JSON strings; the subset writer leaves them raw."""
-    from fastvlm_video.data.subset import write_records, write_subset
     from fastvlm_video.data.records import iter_records
+    from fastvlm_video.data.subset import write_records, write_subset
 
     answers = ["A squat.\u2028Keep the back straight.", "Para\u2029graph", "next\x85line", "plain"]
     records = [llava(id=f"r{i}", image="a.png", conversations=[{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": a}]) for i, a in enumerate(answers)]

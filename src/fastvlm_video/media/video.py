@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import MediaError, UnreadableMediaError
+from ..errors import MediaError
 from . import sampling
 from .files import check_media_file
 from .transforms import ASPECT_MODES, place_on_square, resized_dims
