@@ -265,3 +265,41 @@ def test_nul_byte_in_a_media_path_is_a_record_error(tmp_path, path, outside):
     data.write_text(json.dumps([llava(id="ok", image="a.png"), llava(video=path)]))
     samples, errors = load_samples(data, tmp_path, skip_invalid=True)  # --skip_invalid_records drops it
     assert [s.id for s in samples] == ["ok"] and "NUL byte" in errors[0].reason
+
+
+def test_random_mixed_records_pair_every_placeholder_with_its_type():
+    """The audit's random check: any order of typed placeholders, over one or several turns."""
+    import random
+
+    rng = random.Random(0)
+    for _ in range(300):
+        images = [f"i{k}.jpg" for k in range(rng.randint(1, 3))]
+        videos = [f"v{k}.mp4" for k in range(rng.randint(1, 3))]
+        tokens = ["<image>"] * len(images) + ["<video>"] * len(videos)
+        rng.shuffle(tokens)
+        cut = rng.randint(0, len(tokens))
+        turns = [" ".join(tokens[:cut]) + " Q1", "A1", " ".join(tokens[cut:]) + " Q2", "A2"]
+        s = parse_record(messages(*turns, images=images, videos=videos), "t", 0)
+        queues = {"<image>": iter(images), "<video>": iter(videos)}
+        assert paths(s) == [next(queues[t]) for t in tokens]
+
+
+def test_mixed_record_puts_the_clips_frames_where_its_placeholder_is(tokenizer, media_folder, tmp_path):
+    """End to end (records -> dataset -> ids): the image-token runs follow the text's placeholder order."""
+    import torch
+
+    from fastvlm_video.data.chat import ChatEncoder
+    from fastvlm_video.data.dataset import ConversationDataset, load_media
+    from fastvlm_video.video_config import VideoConfig
+
+    rec = messages("<video>\nDoes the clip match this photo? <image>", "Yes.", images=["still.png"], videos=["left.mp4"])
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps(rec) + "\n")
+    video = VideoConfig(num_frames=4, image_size=64)
+    samples, _ = load_samples(data, media_folder)
+    item = ConversationDataset(samples, ChatEncoder(tokenizer, video.tokens_per_frame), video).build(samples[0])
+    is_image = (item["input_ids"] == tokenizer.convert_tokens_to_ids("<image>")).int().tolist()
+    runs = [len(r) for r in "".join(map(str, is_image)).split("0") if r]
+    assert runs == [4, 1]  # 4 frames x 1 token for the clip, then the photo's 1
+    clip, _ = load_media(samples[0].media[0], video)
+    assert torch.equal(item["pixel_values"][:4], clip)
