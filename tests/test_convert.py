@@ -146,7 +146,7 @@ def test_convert_command_writes_a_plain_transformers_checkpoint(original, tmp_pa
     assert torch.equal(logits(plain, image_id)[..., :image_id], logits(reference, image_id)[..., :image_id])
     assert processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) == image_id
     assert list(processor.image_processor.image_mean) == [0.0] * 3 and list(processor.image_processor.image_std) == [1.0] * 3
-    assert processor.image_processor.crop_size["height"] == 128
+    assert processor.image_processor.size["height"] == 128 and processor.image_processor.do_pad
     assert json.loads((out / "video_config.json").read_text())["aspect"] == "pad"
 
 

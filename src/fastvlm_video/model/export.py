@@ -26,7 +26,7 @@ def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Pa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    make_processor(tokenizer, video.image_size).save_pretrained(str(out))
+    make_processor(tokenizer, video.image_size, video.aspect).save_pretrained(str(out))
     video.save(out)
     return out
 

@@ -116,7 +116,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
 
-    processor = make_processor(tokenizer, video.image_size)
+    processor = make_processor(tokenizer, video.image_size, video.aspect)
     counter = SkipCounter(max_fraction=data_args.max_skip_fraction)
     trainer = VideoTrainer(
         model=model,
