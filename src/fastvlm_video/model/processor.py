@@ -1,4 +1,5 @@
-"""The processor saved beside a checkpoint, so plain ``transformers`` reproduces our preprocessing of frames.
+"""The processor (tokenizer + image processor) saved beside a checkpoint, so plain ``transformers`` reproduces
+our preprocessing of frames.
 
 Training pads a frame to a black square (FastVLM's ``image_aspect_ratio: pad``): resize the longer side to
 S (bicubic), centre it on a black S x S square, scale to [0, 1] (mean 0, std 1). transformers ships an image
@@ -14,12 +15,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transformers import CLIPImageProcessorPil, DeepseekVLImageProcessorPil, LlavaProcessor
+from transformers import AutoTokenizer, CLIPImageProcessorPil, DeepseekVLImageProcessorPil, LlavaProcessor
 
 from ..constants import IMAGE_TOKEN, VISION_STRIDE
 from ..data.chat import CHAT_TEMPLATE
+from ..errors import ConfigError
 
 DEFAULT_IMAGE_SIZE = 1024  # FastViTHD checkpoints are trained at 1024 px
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
 PIXELS_01 = {"do_rescale": True, "do_normalize": True, "image_mean": [0.0, 0.0, 0.0], "image_std": [1.0, 1.0, 1.0]}
 
 
@@ -64,3 +67,14 @@ def image_size_of(model_dir: str | Path, default: int = DEFAULT_IMAGE_SIZE) -> i
             if isinstance(value, int):
                 return value
     return default
+
+
+def read_tokenizer(path: str | Path):
+    """``AutoTokenizer`` on a local directory; a missing or unreadable tokenizer is one ``ConfigError``."""
+    path = Path(path)
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ConfigError(f"{path}: no tokenizer ({', '.join(TOKENIZER_FILES)}); copy the tokenizer files of the checkpoint into it")
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError, ImportError) as exc:
+        raise ConfigError(f"{path}: cannot load the tokenizer ({exc}); the files may be incomplete: copy them again") from None
