@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RecordError
 from .records import Sample, load_samples
 
 logger = logging.getLogger(__name__)
@@ -36,25 +36,36 @@ def preflight(
     flag: str = "--image_folder",
     skip_invalid: bool = False,
     allow_outside_media_folder: bool = False,
-) -> list[Sample]:
-    """Raise one ``ConfigError`` (or the records' ``RecordError``) if the data cannot be used; return the samples.
+) -> tuple[list[Sample], list[RecordError]]:
+    """Training's and evaluation's checks: ``check_media_folder``, then invalid records fail (unless
+    ``skip_invalid``) and an empty dataset fails, all before the model loads. Returns ``load_samples``'s pair."""
+    samples, invalid = check_media_folder(data_paths, media_folder, flag, allow_outside_media_folder, skip_invalid)
+    if not samples:
+        raise ConfigError(f"{', '.join(map(str, data_paths))}: no usable record (all invalid or none at all); `fastvlm-video check` lists why")
+    return samples, invalid
 
-    ``flag`` is how the command spells the media folder option, so the message names it.
-    ``skip_invalid=False`` raises on invalid records, as training would, but before the model loads.
-    """
+
+def check_media_folder(
+    data_paths: Sequence[str | Path],
+    media_folder: str | Path,
+    flag: str = "--image_folder",
+    allow_outside_media_folder: bool = False,
+    skip_invalid: bool = True,
+) -> tuple[list[Sample], list[RecordError]]:
+    """One ``ConfigError`` for a missing data file, a missing media folder, or a folder under which most
+    media paths do not exist (a wrong root). ``flag`` is how the command spells the folder option.
+    Invalid records raise their ``RecordError`` unless ``skip_invalid``. Returns ``load_samples``'s pair."""
     require_files(data_paths, "data file")
     folder = Path(media_folder)
-    samples, _ = load_samples(list(data_paths), folder, skip_invalid=skip_invalid, allow_outside_media_folder=allow_outside_media_folder)
-    if not samples:
-        raise ConfigError(f"{', '.join(map(str, data_paths))}: no usable record (all invalid or none at all)")
+    samples, invalid = load_samples(list(data_paths), folder, skip_invalid=skip_invalid, allow_outside_media_folder=allow_outside_media_folder)
     paths = list(dict.fromkeys(ref.path for s in samples for ref in s.media))
     if not paths:  # text only: no folder needed
-        return samples
+        return samples, invalid
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
         raise ConfigError(f"{flag} {folder} {what}{_suggest_folder(folder, data_paths, _relative(paths, folder), flag)}")
     check_media_resolve(paths, folder, data_paths, flag)
-    return samples
+    return samples, invalid
 
 
 def require_files(paths: Sequence[str | Path], what: str = "file") -> None:
