@@ -95,8 +95,8 @@ def choose_trainable(model, model_args: ModelArguments, training_args: TrainingA
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
     set_seed(training_args.seed)
     path = model_args.model_name_or_path
-    preflight(data_args.data_path + data_args.validation_data_path, data_args.image_folder, "--image_folder",
-              data_args.skip_invalid_records, data_args.allow_outside_media_folder)  # fmt: skip  # before the model loads
+    for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
+        preflight(files, data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
     model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
     tokenizer = load_tokenizer(path)
