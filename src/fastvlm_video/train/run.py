@@ -17,6 +17,7 @@ from transformers import set_seed
 from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
+from ..data.preflight import preflight
 from ..data.records import load_samples
 from ..errors import ConfigError, TooManySkippedSamples
 from ..model.load import load_model, load_tokenizer, video_config_of
@@ -99,13 +100,6 @@ def check_batchnorm_mode(model_args: ModelArguments) -> None:
         raise ConfigError(f"--vision_tower_batchnorm {model_args.vision_tower_batchnorm!r}: use one of {', '.join(BATCHNORM_MODES)}")
 
 
-def require_samples(samples: list, invalid: list, data_paths: list[str]) -> None:
-    """A run needs at least one usable training record (``--skip_invalid_records`` may drop them all)."""
-    if not samples:
-        first = f"; first: {invalid[0]}" if invalid else ""
-        raise ConfigError(f"no usable training record in {', '.join(data_paths)} ({len(invalid)} invalid records dropped{first})")
-
-
 def worker_message(exc: Exception) -> str:
     """The original message of an error re-raised from a DataLoader worker, without the traceback."""
     text, marker = str(exc), f"{type(exc).__name__}: "
@@ -151,6 +145,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     check_batchnorm_mode(model_args)
     resume = prepare_output_dir(training_args)
     path = model_args.model_name_or_path
+    for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
+        preflight(files, data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
     model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
     tokenizer = load_tokenizer(path)
@@ -163,7 +159,6 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     val_samples, val_invalid = load_samples(data_args.validation_data_path, data_args.image_folder, **rules)
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
-    require_samples(train_samples, invalid, data_args.data_path)
     max_length = training_args.model_max_length
     train_set = ConversationDataset(train_samples, encoder, video, max_length)
     val_set = ConversationDataset(val_samples, encoder, video, max_length) if val_samples else None
@@ -174,7 +169,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
 
-    processor = make_processor(tokenizer, video.image_size)
+    processor = make_processor(tokenizer, video.image_size, video.aspect)
     counter = SkipCounter(len(train_set), max_fraction=data_args.max_skip_fraction)
     if resume and (Path(resume) / SKIP_REPORT).is_file():
         counter.load(Path(resume) / SKIP_REPORT)  # the counts carry on where the checkpoint left them
