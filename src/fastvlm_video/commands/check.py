@@ -38,16 +38,20 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", default="check_report.json", help="JSON report path (default: check_report.json)")
     parser.add_argument("--write_clean", metavar="OUT",
                         help="write only the good records: to OUT for one data file, into folder OUT for several")
+    parser.add_argument("--frame_cache", metavar="DIR",
+                        help="also check a frame cache (`fastvlm-video cache`): same video settings, how many media it holds")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
     from ..data.check import format_summary, run_check
+    from ..data.frame_cache import FrameCache
     from ..data.parallel import default_workers
     from ..data.subset import write_subset
     from ..data.settings import chat_encoder, video_settings
 
     video = video_settings(args)
+    cache = FrameCache(args.frame_cache, video) if args.frame_cache else None  # settings refused before decoding
     report = run_check(
         args.data,
         args.media_folder,
@@ -59,7 +63,11 @@ def run(args) -> int:
         timeout=args.timeout,
         progress=not args.no_progress,
     )
+    if cache is not None:
+        report.media["frame_cache"] = cache.coverage(r for s in report.good for r in s.media)
     print(format_summary(report))
+    if cache is not None:
+        print(cache.describe(r for s in report.good for r in s.media))
     print(f"report: {report.write(args.report)}")
     if args.write_clean:
         written = write_subset(((s.source, s.index) for s in report.good), args.data, args.write_clean)

@@ -15,6 +15,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
+    parser.add_argument("--frame_cache", metavar="DIR", help="frame cache built at the checkpoint's video settings (`fastvlm-video cache`)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     parser.add_argument("--task", default="auto", choices=["auto", "classification", "open"],
                         help="classification: answers are labels (per-class accuracy, macro-F1, confusion matrix); "
@@ -35,7 +36,7 @@ def run(args) -> int:
         args.model, args.data, args.media_folder, args.out, limit=args.limit, device=args.device,
         semantic=not args.no_semantic, skip_invalid=args.skip_invalid_records, num_frames=args.num_frames,
         frame_sampling=args.frame_sampling, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        resume=args.resume, overwrite=args.overwrite, task=args.task,
+        resume=args.resume, overwrite=args.overwrite, task=args.task, frame_cache=args.frame_cache,
     )  # fmt: skip
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
     for _, label, value in headline_metrics(metrics):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
@@ -20,6 +21,9 @@ from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
 from .chat import ChatEncoder, SampleTooLong
 from .records import MediaRef, Sample
+
+if TYPE_CHECKING:
+    from .frame_cache import FrameCache
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +37,13 @@ class Skip:
     reason: str
 
 
-def load_media(ref: MediaRef, video: VideoConfig) -> tuple[torch.Tensor, list[float] | None]:
-    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos."""
+def load_media(ref: MediaRef, video: VideoConfig, cache: FrameCache | None = None) -> tuple[torch.Tensor, list[float] | None]:
+    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos.
+
+    With a ``cache`` (built at ``video``), its frames are used when it holds a fresh entry.
+    """
+    if cache is not None and (cached := cache.get(ref)) is not None:
+        return cached
     if ref.kind == "video":
         clip = load_video_tensor(ref.path, **video.decode_kwargs(), start=ref.start, end=ref.end)
         return clip.frames, clip.timestamps
@@ -51,11 +60,13 @@ class ConversationDataset(Dataset):
         video: VideoConfig,
         max_length: int | None = None,
         max_attempts: int = 20,
+        frame_cache: FrameCache | None = None,
     ):
         if not samples:
             raise ValueError("the dataset is empty")
         self.samples, self.encoder, self.video = samples, encoder, video
         self.max_length, self.max_attempts = max_length, max_attempts
+        self.frame_cache = frame_cache
         self._logged: set[str] = set()
 
     def __len__(self) -> int:
@@ -63,7 +74,7 @@ class ConversationDataset(Dataset):
 
     def build(self, sample: Sample) -> dict:
         """Tensors for one sample; raises ``MediaError`` / ``SampleTooLong``."""
-        loaded = [load_media(ref, self.video) for ref in sample.media]
+        loaded = [load_media(ref, self.video, self.frame_cache) for ref in sample.media]
         encoded = self.encoder.encode(
             sample.messages, [frames.shape[0] for frames, _ in loaded], max_length=self.max_length
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..data.frame_cache import open_frame_cache
 from ..data.records import Sample, load_samples
 from ..errors import ConfigError, MediaError
 from .metrics import exact_match, summarize
@@ -157,6 +158,7 @@ def evaluate_checkpoint(
     skip_invalid: bool = False,
     num_frames: int | None = None,
     frame_sampling: str | None = None,
+    frame_cache: str | Path | None = None,
     **kwargs,
 ) -> dict:
     """Load a checkpoint and a data file, then ``evaluate``; ``kwargs`` go to ``evaluate``."""
@@ -165,5 +167,6 @@ def evaluate_checkpoint(
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
     predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling)
+    predictor.frame_cache = open_frame_cache(frame_cache, predictor.video, (r for s in samples for r in s.media))
     settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
     return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, **kwargs)

@@ -107,8 +107,9 @@ class Prompt:
 
 
 class Predictor:
-    def __init__(self, model, tokenizer, video, device: torch.device):
+    def __init__(self, model, tokenizer, video, device: torch.device, frame_cache=None):
         self.model, self.tokenizer, self.video, self.device = model.eval(), tokenizer, video, device
+        self.frame_cache = frame_cache  # a FrameCache built at ``video``, or None: decode every media
         self.encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
         self.collator = Collator(pad_token_id=tokenizer.pad_token_id, padding_side="left")
 
@@ -124,7 +125,7 @@ class Predictor:
         """Encode a conversation that ends with a user turn, loading its media."""
         timings = timings or Timings()
         with timings.step("decode", self.device):
-            loaded = [load_media(ref, self.video) for ref in media]
+            loaded = [load_media(ref, self.video, self.frame_cache) for ref in media]
         with timings.step("preprocess", self.device):
             encoded = self.encoder.encode(messages, [f.shape[0] for f, _ in loaded], add_generation_prompt=True)
             frames = torch.cat([f for f, _ in loaded]) if loaded else None

@@ -17,6 +17,7 @@ from transformers import set_seed
 from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
+from ..data.frame_cache import open_frame_cache
 from ..data.records import load_samples
 from ..errors import ConfigError
 from ..model.load import load_model, load_tokenizer, video_config_of
@@ -107,8 +108,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
     max_length = training_args.model_max_length
-    train_set = ConversationDataset(train_samples, encoder, video, max_length)
-    val_set = ConversationDataset(val_samples, encoder, video, max_length) if val_samples else None
+    cache = open_frame_cache(data_args.frame_cache, video, (r for s in train_samples + val_samples for r in s.media))
+    train_set = ConversationDataset(train_samples, encoder, video, max_length, frame_cache=cache)
+    val_set = ConversationDataset(val_samples, encoder, video, max_length, frame_cache=cache) if val_samples else None
     if val_set is None and training_args.eval_strategy != "no":
         raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
     logger.info("%d training samples, %d validation samples", len(train_set), len(val_samples))

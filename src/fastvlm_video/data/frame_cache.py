@@ -1,0 +1,205 @@
+"""Frame cache: every media item's sampled frames, decoded once at a run's video settings, read back.
+
+A cache is a directory of plain files, so it can be copied or synced to shared or object storage
+and read by any number of DataLoader workers, processes and nodes at once (readers only map and
+read; nothing is locked):
+
+    cache.json         format version, the video settings and the frame codec (one set per directory)
+    shard-<id>.bin     frames back to back: raw uint8 (T, 3, S, S) bytes, or one PNG/JPEG per frame
+    shard-<id>.json    that shard's index, written after its frames (atomic rename); a shard without
+                       its index (an interrupted build) is ignored
+    build_report.json  the last build: counts, and the records training would skip (broken media)
+
+An entry is keyed by the media item (resolved path, kind, start, end) and remembers the file's size
+and mtime at decoding. ``FrameCache.get`` serves frames only while the file still has that size and
+mtime and the run's video settings equal the directory's: a changed file is counted, logged and
+decoded again by the caller; other settings are refused when the cache is opened. Media the build
+could not read are stored as broken entries and raise the same ``MediaError`` decoding raises, so a
+run skips the same samples, with the same reasons, with or without the cache.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import ConfigError, MediaError
+from ..video_config import VideoConfig
+from .records import MediaRef
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "cache.json"
+BUILD_REPORT = "build_report.json"
+CODECS = ("raw", "png", "jpeg")
+Stamp = tuple[int, int] | None  # (size, mtime_ns) of a media file; None when it cannot be stat'ed
+
+
+def media_key(ref: MediaRef) -> str:
+    """What identifies one media item in a cache: the resolved file and the segment asked for."""
+    return json.dumps([str(Path(ref.path).resolve()), ref.kind, ref.start, ref.end])
+
+
+def file_stamp(path: str | Path) -> Stamp:
+    """(size, mtime in ns) of a file, or ``None`` when it is missing or unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON so that readers see either nothing or the whole file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(directory: str | Path) -> dict:
+    """``cache.json`` of a cache directory; ``ConfigError`` naming what to do when it is not one."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise ConfigError(
+            f"{directory} is not a frame cache (no {MANIFEST}): build one with "
+            f"`fastvlm-video cache --data ... --media_folder ... --out {directory}`, or drop --frame_cache"
+        )
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT_VERSION:
+        raise ConfigError(f"{path}: frame cache format {manifest.get('format')} is not {FORMAT_VERSION}; rebuild it")
+    return manifest
+
+
+def check_settings(directory: str | Path, built: dict, video: VideoConfig) -> None:
+    """Refuse a cache built at other video settings than this run's (frames would differ)."""
+    wanted = asdict(video)
+    changed = {f.name: (built.get(f.name), wanted[f.name]) for f in fields(VideoConfig) if built.get(f.name) != wanted[f.name]}
+    if changed:
+        diff = ", ".join(f"{name}: cache {old!r} vs run {new!r}" for name, (old, new) in changed.items())
+        raise ConfigError(
+            f"frame cache {directory} was built with other video settings ({diff}): rebuild it with "
+            "`fastvlm-video cache` and this run's frame flags into a new --out, or drop --frame_cache"
+        )
+
+
+def load_index(directory: Path) -> dict[str, dict]:
+    """Every complete shard's entries by media key; a later build's entry replaces an earlier one."""
+    shards = []
+    for path in directory.glob("shard-*.json"):
+        shards.append(json.loads(path.read_text()))
+    entries: dict[str, dict] = {}
+    for shard in sorted(shards, key=lambda s: s["seq"]):
+        for entry in shard["entries"]:
+            entries[entry["key"]] = {**entry, "shard": shard["name"]}
+    return entries
+
+
+def decode_frames(blobs: Iterable[bytes | np.ndarray], codec: str, shape: list[int]) -> torch.Tensor:
+    """(T, 3, S, S) uint8 frames from stored bytes."""
+    if codec == "raw":
+        return torch.from_numpy(np.concatenate([np.asarray(b) for b in blobs]).reshape(shape))
+    images = []
+    for blob in blobs:
+        with Image.open(io.BytesIO(blob)) as image:
+            images.append(np.asarray(image.convert("RGB")))
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+
+class FrameCache:
+    """Read side of a cache directory, for one run's video settings (checked on opening)."""
+
+    def __init__(self, directory: str | Path, video: VideoConfig):
+        self.directory = Path(directory)
+        manifest = read_manifest(self.directory)
+        check_settings(self.directory, manifest["video"], video)
+        self.codec = manifest["codec"]
+        self.entries = load_index(self.directory)
+        self.counts: Counter[str] = Counter()  # hit | broken | missing | stale, in this process
+        self._maps: dict[str, np.memmap] = {}
+        self._logged: set[str] = set()
+
+    def __getstate__(self) -> dict:  # DataLoader workers map the shards themselves
+        return {**self.__dict__, "_maps": {}}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def lookup(self, ref: MediaRef) -> tuple[str, dict | None]:
+        """(status, entry): status is hit | broken | missing | stale; only stat's the file."""
+        entry = self.entries.get(media_key(ref))
+        if entry is None:
+            return "missing", None
+        stamp = file_stamp(ref.path)
+        if (tuple(entry["stamp"]) if entry["stamp"] else None) != stamp:
+            return "stale", entry
+        return ("broken" if "error" in entry else "hit"), entry
+
+    def get(self, ref: MediaRef) -> tuple[torch.Tensor, list[float] | None] | None:
+        """(frames, timestamps) as ``load_media`` returns them, or ``None``: decode it instead.
+
+        Raises the stored ``MediaError`` for media the build could not read.
+        """
+        status, entry = self.lookup(ref)
+        self.counts[status] += 1
+        if status == "hit":
+            return self._frames(entry), entry["timestamps"]
+        if status == "broken":
+            raise MediaError(*entry["error"])
+        self._note(ref.path, status)
+        return None
+
+    def coverage(self, refs: Iterable[MediaRef]) -> dict[str, int]:
+        """How many distinct media items are cached, broken, missing or stale (stat only, no reading)."""
+        unique = {media_key(r): r for r in refs}
+        counts = Counter(self.lookup(r)[0] for r in unique.values())
+        return {status: counts.get(status, 0) for status in ("hit", "broken", "missing", "stale")}
+
+    def describe(self, refs: Iterable[MediaRef]) -> str:
+        """One line for the log: what this cache holds of these media."""
+        c = self.coverage(refs)
+        line = f"frame cache {self.directory} ({self.codec}): {c['hit']} cached, {c['broken']} broken"
+        if c["missing"] or c["stale"]:
+            line += f"; {c['missing']} missing and {c['stale']} changed since caching will be decoded"
+        return line
+
+    def _frames(self, entry: dict) -> torch.Tensor:
+        data = self._map(entry["shard"])
+        offset, sizes = entry["offset"], entry["sizes"]
+        if self.codec == "raw":  # one contiguous copy out of the mapping
+            return decode_frames([data[offset : offset + sum(sizes)]], "raw", entry["shape"])
+        starts = np.cumsum([offset, *sizes[:-1]])
+        return decode_frames((data[s : s + n] for s, n in zip(starts, sizes)), self.codec, entry["shape"])
+
+    def _map(self, shard: str) -> np.memmap:
+        if shard not in self._maps:
+            self._maps[shard] = np.memmap(self.directory / f"{shard}.bin", dtype=np.uint8, mode="r")
+        return self._maps[shard]
+
+    def _note(self, path: str, status: str) -> None:
+        if path in self._logged:
+            return
+        self._logged.add(path)
+        if status == "stale":
+            logger.warning("frame cache: %s changed since it was cached (size or mtime); decoding it", path)
+        else:
+            logger.info("frame cache: %s is not cached; decoding it", path)
+
+
+def open_frame_cache(directory: str | Path | None, video: VideoConfig, refs: Iterable[MediaRef] = ()) -> FrameCache | None:
+    """The cache for ``--frame_cache`` (``None`` without one), its coverage of ``refs`` logged."""
+    if not directory:
+        return None
+    cache = FrameCache(directory, video)
+    logger.info("%s", cache.describe(refs))
+    return cache
