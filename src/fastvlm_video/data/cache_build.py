@@ -35,6 +35,7 @@ from .frame_cache import (
     MANIFEST,
     Stamp,
     check_settings,
+    content_box,
     file_stamp,
     load_index,
     media_key,
@@ -53,6 +54,7 @@ class Encoded:
     """One media item's frames, encoded for storage (or the ``MediaError`` that reading it raised)."""
 
     shape: list[int] | None = None
+    box: list[int] | None = None  # content box [y0, y1, x0, x1]; pixels outside it are 0
     timestamps: list[float] | None = None
     blobs: list[bytes] = field(default_factory=list)
     error: tuple[str, str] | None = None  # MediaError (path, reason)
@@ -77,10 +79,14 @@ class BuildReport:
 
 
 def encode_frames(frames: torch.Tensor, codec: str, quality: int = DEFAULT_JPEG_QUALITY) -> list[bytes]:
-    """(T, 3, S, S) uint8 frames as stored bytes: raw (one blob), or one PNG / JPEG per frame."""
+    """(T, 3, h, w) uint8 frames as stored bytes: raw (one blob), or one PNG / JPEG per frame.
+
+    JPEG keeps full-resolution colour (4:4:4): 4:2:0 chroma subsampling blurs small coloured
+    objects (max error 63 against 17 on the demo's 64 px frames at quality 95).
+    """
     if codec == "raw":
         return [frames.contiguous().numpy().tobytes()]
-    options = {"format": "PNG", "compress_level": 1} if codec == "png" else {"format": "JPEG", "quality": quality}
+    options = {"format": "PNG", "compress_level": 1} if codec == "png" else {"format": "JPEG", "quality": quality, "subsampling": 0}
     blobs = []
     for frame in frames.permute(0, 2, 3, 1).numpy():
         buffer = io.BytesIO()
@@ -95,7 +101,8 @@ def encode_media(job: MediaJob, video: VideoConfig, codec: str, quality: int) ->
         frames, timestamps = load_media(MediaRef(job.path, job.kind, job.start, job.end), video)
     except MediaError as exc:
         return Encoded(error=(exc.path, exc.reason))
-    return Encoded(list(frames.shape), timestamps, encode_frames(frames, codec, quality))
+    y0, y1, x0, x1 = box = content_box(frames)
+    return Encoded(list(frames.shape), box, timestamps, encode_frames(frames[:, :, y0:y1, x0:x1], codec, quality))
 
 
 class ShardWriter:
@@ -120,7 +127,7 @@ class ShardWriter:
                 self.file.write(blob)
             sizes = [len(b) for b in encoded.blobs]
             self.bytes_written += sum(sizes)
-            row.update(offset=offset, sizes=sizes, shape=encoded.shape, timestamps=encoded.timestamps)
+            row.update(offset=offset, sizes=sizes, shape=encoded.shape, box=encoded.box, timestamps=encoded.timestamps)
         self.rows.append(row)
         if len(self.rows) >= self.max_entries:
             self.flush()

@@ -5,7 +5,8 @@ and read by any number of DataLoader workers, processes and nodes at once (reade
 read; nothing is locked):
 
     cache.json         format version, the video settings and the frame codec (one set per directory)
-    shard-<id>.bin     frames back to back: raw uint8 (T, 3, S, S) bytes, or one PNG/JPEG per frame
+    shard-<id>.bin     frames back to back, cut to their content box (pad bars are not stored):
+                       raw uint8 (T, 3, h, w) bytes, or one PNG/JPEG per frame
     shard-<id>.json    that shard's index, written after its frames (atomic rename); a shard without
                        its index (an interrupted build) is ignored
     build_report.json  the last build: counts, and the records training would skip (broken media)
@@ -105,15 +106,31 @@ def load_index(directory: Path) -> dict[str, dict]:
     return entries
 
 
-def decode_frames(blobs: Iterable[bytes | np.ndarray], codec: str, shape: list[int]) -> torch.Tensor:
-    """(T, 3, S, S) uint8 frames from stored bytes."""
-    if codec == "raw":
-        return torch.from_numpy(np.concatenate([np.asarray(b) for b in blobs]).reshape(shape))
-    images = []
-    for blob in blobs:
-        with Image.open(io.BytesIO(blob)) as image:
-            images.append(np.asarray(image.convert("RGB")))
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+def content_box(frames: torch.Tensor) -> list[int]:
+    """[y0, y1, x0, x1]: the smallest box holding every non-black pixel of (T, 3, S, S) frames.
+
+    Outside it every pixel is 0 (the pad bars, or black edges of the picture itself), so storing
+    the box alone and zero-filling the rest on reading is exact.
+    """
+    mask = frames.amax(dim=(0, 1)) > 0
+    rows, cols = mask.any(dim=1).nonzero(), mask.any(dim=0).nonzero()
+    if not len(rows):
+        return [0, 1, 0, 1]
+    return [int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1]
+
+
+def decode_frames(blobs: np.ndarray | Iterable[np.ndarray], codec: str, shape: list[int], box: list[int]) -> torch.Tensor:
+    """(T, 3, S, S) uint8 frames from the stored bytes of their content box: for raw, one array of
+    all T frames; else one encoded image per frame."""
+    y0, y1, x0, x1 = box
+    frames = np.zeros(shape, dtype=np.uint8)
+    if codec == "raw":  # one copy, straight from the (mapped) bytes into place
+        np.copyto(frames[:, :, y0:y1, x0:x1], np.asarray(blobs).reshape(shape[0], shape[1], y1 - y0, x1 - x0))
+    else:
+        for t, blob in enumerate(blobs):
+            with Image.open(io.BytesIO(blob)) as image:
+                frames[t, :, y0:y1, x0:x1] = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+    return torch.from_numpy(frames)
 
 
 class FrameCache:
@@ -177,9 +194,9 @@ class FrameCache:
         data = self._map(entry["shard"])
         offset, sizes = entry["offset"], entry["sizes"]
         if self.codec == "raw":  # one contiguous copy out of the mapping
-            return decode_frames([data[offset : offset + sum(sizes)]], "raw", entry["shape"])
+            return decode_frames(data[offset : offset + sum(sizes)], "raw", entry["shape"], entry["box"])
         starts = np.cumsum([offset, *sizes[:-1]])
-        return decode_frames((data[s : s + n] for s, n in zip(starts, sizes)), self.codec, entry["shape"])
+        return decode_frames((data[s : s + n] for s, n in zip(starts, sizes)), self.codec, entry["shape"], entry["box"])
 
     def _map(self, shard: str) -> np.memmap:
         if shard not in self._maps:
