@@ -27,15 +27,10 @@ HELP = "decode every record's frames once into a frame cache (train/evaluate/che
 def add_arguments(parser) -> None:
     from ..data.cache_build import DEFAULT_JPEG_QUALITY
     from ..data.frame_cache import CODECS
-    from ..data.settings import add_video_arguments
+    from ..data.settings import add_data_arguments, add_video_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--data", "--data_path", dest="data", action="extend", nargs="+", required=True, metavar="FILE",
-                        help="data files (JSON/JSONL, LLaVA or messages format): train, val, test, ...")
-    parser.add_argument("--media_folder", "--image_folder", dest="media_folder", default=".",
-                        help="folder the media paths are relative to (default: .)")
-    parser.add_argument("--allow_outside_media_folder", action="store_true",
-                        help="accept media paths that leave the media folder (../, absolute, symlinks out)")
+    add_data_arguments(parser)
     add_video_arguments(parser)
     parser.add_argument("--image_aspect_ratio", choices=["pad", "crop", "resize"], help="default: the model's, else pad (as train)")
     parser.add_argument("--video_backend", choices=["auto", "pyav", "decord"], help="default: the model's, else auto (as train)")

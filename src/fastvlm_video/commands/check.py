@@ -21,15 +21,10 @@ HELP = "validate data files and media before training (schema, media, leakage, t
 
 
 def add_arguments(parser) -> None:
-    from ..data.settings import add_video_arguments
+    from ..data.settings import add_data_arguments, add_video_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--data", "--data_path", dest="data", action="extend", nargs="+", required=True, metavar="FILE",
-                        help="data files (JSON/JSONL, LLaVA or messages format): train, val, test, ...")
-    parser.add_argument("--media_folder", "--image_folder", dest="media_folder", default=".",
-                        help="folder the media paths are relative to (default: .)")
-    parser.add_argument("--allow_outside_media_folder", action="store_true",
-                        help="accept media paths that leave the media folder (../, absolute, symlinks out)")
+    add_data_arguments(parser)
     add_video_arguments(parser)
     parser.add_argument("--tokenizer", help="tokenizer directory (default: --model's); without either, tokens are not counted")
     parser.add_argument("--model_max_length", type=int, default=2048, help="longest sequence training allows (default: 2048)")

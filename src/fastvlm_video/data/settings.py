@@ -11,6 +11,16 @@ from ..video_config import VideoConfig
 from .chat import ChatEncoder
 
 
+def add_data_arguments(parser) -> None:
+    """``--data`` (one or more files), ``--media_folder`` and ``--allow_outside_media_folder``."""
+    parser.add_argument("--data", "--data_path", dest="data", action="extend", nargs="+", required=True, metavar="FILE",
+                        help="data files (JSON/JSONL, LLaVA or messages format): train, val, test, ...")
+    parser.add_argument("--media_folder", "--image_folder", dest="media_folder", default=".",
+                        help="folder the media paths are relative to (default: .)")
+    parser.add_argument("--allow_outside_media_folder", action="store_true",
+                        help="accept media paths that leave the media folder (../, absolute, symlinks out)")
+
+
 def add_video_arguments(parser) -> None:
     """``--model`` and the frame flags of ``train`` (defaults: the model's video settings)."""
     parser.add_argument("--model", help="checkpoint directory: its video settings (and tokenizer) are used")
