@@ -108,6 +108,12 @@ def test_train_defaults_fit_8_frames_at_1024_px_and_a_misfit_fails_before_the_mo
     plan = plan_lengths(samples, ChatEncoder(tokenizer, 256), run.video_config_of(model_dir), "auto", 4096, data_args.max_skip_fraction)
     assert plan.video.num_frames == 8 and plan.video.image_size == 1024
     assert plan.max_length == plan.report.longest > 2048 and not plan.report.too_long(plan.max_length)
+    # What training then draws: every sample whole at 8 x 1024 px, none skipped. (A full one-step run,
+    # `train` with the four flags + --max_steps 1, takes ~45 s on this CPU: see docs/video.md.)
+    dataset = ConversationDataset(samples, ChatEncoder(tokenizer, 256), plan.video, plan.max_length)
+    for i in range(len(samples)):
+        item = dataset[i]
+        assert not item["skipped"] and item["pixel_values"].shape == (8, 3, 1024, 1024)
 
     def no_model(*_):
         raise AssertionError("the model was loaded before the fit check")

@@ -201,7 +201,7 @@ def check_fit(report: LengthReport, max_length: int, max_skip_fraction: float, v
     fixes = []
     frames = _largest(lambda f: _fits_share(report, max_length, frames=f) >= keep, video.frames_per_video - 1)
     if frames:
-        fixes.append(f"fewer frames (--num_video_frames {frames}{' / --max_frames' if video.frame_sampling == 'fps' else ''})")
+        fixes.append(f"fewer frames (--{'max_frames' if video.frame_sampling == 'fps' else 'num_video_frames'} {frames})")
     size = _largest(lambda s: _fits_share(report, max_length, image_size=s * VISION_STRIDE) >= keep, video.image_size // VISION_STRIDE - 1)
     if size:
         fixes.append(f"smaller frames (--image_size {size * VISION_STRIDE}, {size * size} tokens per frame)")
