@@ -197,4 +197,16 @@ def test_budget_command_prints_the_three_tables(tiny_model_dir, media_folder, tm
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "tokens per sample (2 samples; 8 frames x 4 tokens at 128 px" in out
-    assert "0 sample(s) cannot fit" in out and "optimizer states" in out and "what fits 24 GiB" in out
+    assert "0 sample(s) cannot fit" in out and "optimizer states" in out and "what fits 24.0 GiB" in out
+
+
+def test_fps_sampling_gives_short_clips_min_frames_and_caps_long_ones(numbered_video):
+    from fastvlm_video.media.sampling import fps_indices
+    from fastvlm_video.media.video import load_video_tensor
+
+    ts = [i / 10 for i in range(50)]  # 5 s at 10 fps
+    assert len(fps_indices(ts, 1.0, 64)) == 5
+    assert fps_indices(ts, 1.0, 64, min_frames=8) == [0, 7, 14, 21, 28, 35, 42, 49]
+    assert len(fps_indices(ts, 1.0, 3, min_frames=8)) == 3  # the cap wins
+    clip = load_video_tensor(numbered_video, image_size=64, frame_sampling="fps", fps=1.0, min_frames=8)
+    assert clip.indices == [0, 7, 14, 21, 28, 35, 42, 49] and clip.window == (0.0, 5.0)

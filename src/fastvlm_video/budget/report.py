@@ -10,7 +10,7 @@ from .memory import GiB, Estimate, ModelShape, Setting, estimate
 from .tokens import LengthReport
 
 FRAME_SIZES = (1024, 768, 512, 256)
-BATCH_SIZES = (1, 2, 4, 8)
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 MAX_FRAMES = 64
 
 
@@ -35,36 +35,48 @@ def memory_lines(result: Estimate, setting: Setting) -> list[str]:
              f"{setting.precision}, trains: {what}, {result.trainable_params / 1e6:.1f} M parameters"
              f"{', gradient checkpointing' if setting.gradient_checkpointing else ''}"
              f"{f', ZeRO-{setting.zero_stage} on {setting.num_gpus} GPUs' if setting.zero_stage else ''}):"]
-    lines += [f"  {name:<30}{value / GiB:>8.2f} GiB" for name, value in result.rows()]
+    lines += [f"  {name:<30}{human(value):>10}" for name, value in result.rows()]
     lines.append("  (PyTorch's allocations; the CUDA context and allocator slack add ~0.5-1 GiB in nvidia-smi)")
     return lines
 
 
 def fit_options(shape: ModelShape, setting: Setting, gpu_bytes: float, text_tokens: int, limit: int | None) -> list[dict]:
-    """For each frame size and batch size: the most frames (<= 64) per sample that fit ``gpu_bytes``."""
-    rows = []
-    for size in FRAME_SIZES:
-        k = (size // VISION_STRIDE) ** 2
-        for batch in BATCH_SIZES:
-            best = None
-            for frames in range(1, MAX_FRAMES + 1):
-                length = text_tokens + frames * k
-                if limit and length > limit:
-                    break
-                trial = replace(setting, batch_size=batch, seq_len=length, frames=frames, image_size=size)
-                total = estimate(shape, trial).total
-                if total > gpu_bytes:
-                    break
-                best = {"frames": frames, "image_size": size, "batch_size": batch, "max_length": length, "gib": total / GiB}
-            if best:
-                rows.append(best)
+    """Per frame size: the most frames per sample at batch 1, and the largest batch at the run's frame count."""
+    def row(frames: int, size: int, batch: int) -> dict | None:
+        length = text_tokens + frames * (size // VISION_STRIDE) ** 2
+        if limit and length > limit:
+            return None
+        total = estimate(shape, replace(setting, batch_size=batch, seq_len=length, frames=frames, image_size=size)).total
+        if total > gpu_bytes:
+            return None
+        return {"frames": frames, "image_size": size, "batch_size": batch, "max_length": length, "bytes": total}
+
+    rows: list[dict] = []
+    for size in sorted({*FRAME_SIZES, setting.image_size}, reverse=True):
+        most = _last(row(f, size, 1) for f in range(1, MAX_FRAMES + 1))
+        widest = _last(row(setting.frames, size, b) for b in BATCH_SIZES)
+        rows += [r for r in (most, widest) if r and r not in rows]
     return rows
 
 
+def _last(candidates) -> dict | None:
+    """The last option that fits before the first that does not."""
+    best = None
+    for option in candidates:
+        if option is None:
+            break
+        best = option
+    return best
+
+
+def human(n: float) -> str:
+    return f"{n / GiB:.1f} GiB" if n >= GiB else f"{n / 1024**2:.0f} MiB"
+
+
 def fit_lines(rows: list[dict], gpu_bytes: float) -> list[str]:
-    lines = [f"what fits {gpu_bytes / GiB:.0f} GiB per GPU (most frames per sample for each frame size and batch; same training setting):"]
+    lines = [f"what fits {human(gpu_bytes)} per GPU (per frame size: most frames at batch 1, largest batch at the run's frames):"]
     if not rows:
         return lines + ["  nothing: even 1 frame at 256 px does not fit; try LoRA/QLoRA, gradient checkpointing or ZeRO"]
     lines.append(f"  {'frames':>6} {'px':>5} {'batch':>5} {'max_length':>10} {'estimate':>10}")
-    lines += [f"  {r['frames']:>6} {r['image_size']:>5} {r['batch_size']:>5} {r['max_length']:>10} {r['gib']:>7.1f} GiB" for r in rows]
+    lines += [f"  {r['frames']:>6} {r['image_size']:>5} {r['batch_size']:>5} {r['max_length']:>10} {human(r['bytes']):>10}" for r in rows]
     return lines
