@@ -1,7 +1,7 @@
 """Tokens per sample from the records alone: no decoding, so a whole data set is measured in seconds.
 
 A sample's length is its text tokens (the training encoder's, time instruction included) plus
-T x K image tokens per media item (K = (S/64)^2). T comes without decoding: an image is 1 frame;
+T x K image tokens per media item (K = (S/64)^2). T comes without decoding: an image is 1 frame (an animated GIF/WebP/PNG is sampled like a video);
 ``uniform`` and ``keyframe`` sampling give N frames whatever the clip; ``fps`` sampling needs the
 clip's length, read from the container header (PyAV stream metadata, ~1 ms a file:
 ``pyav_backend.read_header_index``) and sampled by training's own ``plan_frames``. The header is
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ..constants import IGNORE_INDEX, VISION_STRIDE
 from ..data.chat import ChatEncoder
+from ..data.dataset import media_kind
 from ..data.records import MediaRef, Sample
 from ..data.time_prompt import add_time_instructions
 from ..errors import ConfigError, MediaError
@@ -73,7 +74,7 @@ class SampleLength:
 
 def media_frames(ref: MediaRef, video: VideoConfig, header_reader=None) -> tuple[int, tuple | None]:
     """(T, (timestamps, window) or None) of one media item, from the header only when it must be read."""
-    if ref.kind != "video":
+    if media_kind(ref) != "video":
         return 1, None
     if video.frame_sampling != "fps" and not video.time_instruction:
         return video.num_frames, None
@@ -86,7 +87,8 @@ def media_frames(ref: MediaRef, video: VideoConfig, header_reader=None) -> tuple
 
 def sample_length(sample: Sample, encoder: ChatEncoder, video: VideoConfig) -> SampleLength:
     """The tokens ``ConversationDataset`` will give ``sample`` (raises ``MediaError`` for an unreadable header)."""
-    video = video.for_sample([ref.kind for ref in sample.media])
+    kinds = [media_kind(ref) for ref in sample.media]
+    video = video.for_sample(kinds)
     counted = [media_frames(ref, video) for ref in sample.media]
     messages = sample.messages
     if video.time_instruction:
@@ -98,8 +100,8 @@ def sample_length(sample: Sample, encoder: ChatEncoder, video: VideoConfig) -> S
     return SampleLength(
         where=sample.where,
         text_tokens=len(ids) - len(image_positions),
-        video_frames=[t for t, ref in zip(frames, sample.media) if ref.kind == "video"],
-        images=sum(ref.kind != "video" for ref in sample.media),
+        video_frames=[t for t, kind in zip(frames, kinds) if kind == "video"],
+        images=kinds.count("image"),
         tokens_per_frame=encoder.tokens_per_frame,
         image_end=image_positions[-1] + 1 if image_positions else 0,
         first_trained=next((i for i, label in enumerate(labels) if label != IGNORE_INDEX), len(ids)),

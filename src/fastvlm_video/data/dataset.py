@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import MediaError, TooManySkippedSamples
+from ..media.animation import is_animated_image
 from ..media.image import load_image_tensor
 from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
@@ -35,6 +36,11 @@ class Skip:
     reason: str
 
 
+def media_kind(ref: MediaRef) -> str:
+    """How a media item is sampled: "video" for a video or an animated image (GIF/WebP/PNG), else "image"."""
+    return "video" if ref.kind == "video" or is_animated_image(ref.path) else "image"
+
+
 @dataclass
 class LoadedMedia:
     """One decoded media item: (T, 3, S, S) uint8 frames; for a video, frame times and the clip's window (s)."""
@@ -45,14 +51,14 @@ class LoadedMedia:
 
 
 def load_media_item(ref: MediaRef, video: VideoConfig) -> LoadedMedia:
-    if ref.kind == "video":
+    if media_kind(ref) == "video":
         clip = load_video_tensor(ref.path, **video.decode_kwargs(), start=ref.start, end=ref.end)
         return LoadedMedia(clip.frames, clip.timestamps, clip.window)
     return LoadedMedia(load_image_tensor(ref.path, video.image_size, video.aspect))
 
 
 def load_media(ref: MediaRef, video: VideoConfig) -> tuple[torch.Tensor, list[float] | None]:
-    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos."""
+    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos (and animations)."""
     item = load_media_item(ref, video)
     return item.frames, item.timestamps
 
@@ -60,7 +66,7 @@ def load_media(ref: MediaRef, video: VideoConfig) -> tuple[torch.Tensor, list[fl
 def load_sample_media(messages: Sequence[Message], media: Sequence[MediaRef], video: VideoConfig) -> tuple[list[LoadedMedia], list[Message]]:
     """What training, predict and evaluate all do with a sample's media: the per-sample visual budget
     (``VideoConfig.for_sample``), decoding, and the time instruction when asked for."""
-    video = video.for_sample([ref.kind for ref in media])
+    video = video.for_sample([media_kind(ref) for ref in media])
     loaded = [load_media_item(ref, video) for ref in media]
     if video.time_instruction:
         times = [(m.timestamps, m.window) if m.timestamps is not None else None for m in loaded]
