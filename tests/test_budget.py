@@ -42,7 +42,15 @@ def samples(tmp_path_factory, media_folder, numbered_video):
          "conversations": [{"from": "human", "value": "Compare."}, {"from": "gpt", "value": "Two clips."}]},
         {"conversations": [{"from": "human", "value": "Say hi"}, {"from": "gpt", "value": "hi"}]},
     ])  # fmt: skip
-    found, _ = load_samples([data], media_folder)
+    from PIL import Image
+
+    from fastvlm_video.demo.synthetic import numbered_frames
+
+    gif = tmp_path_factory.mktemp("anim") / "anim.gif"  # an animation is sampled like a video
+    frames = [Image.fromarray(f) for f in numbered_frames(12)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    data_gif = write_records(data.with_name("gif.json"), [qa("image", str(gif), question="Which way?")])
+    found, _ = load_samples([data, data_gif], media_folder, allow_outside_media_folder=True)
     return found
 
 
@@ -76,7 +84,7 @@ def test_auto_max_length_is_the_longest_sample_capped_by_the_context(samples, to
 def test_a_run_that_cannot_fit_stops_with_the_numbers_and_the_fix(samples, tokenizer):
     video = VideoConfig(num_frames=8, image_size=256)  # 16 tokens per frame
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
-    samples = samples[:4]  # one media item each
+    samples = samples[:4]  # one media item each, no animation
     report = measure(samples, encoder, video)
     check_fit(report, report.longest, 0.0, video, None)  # auto never fails below the model's context
     with pytest.raises(ConfigError) as failure:

@@ -165,7 +165,7 @@ def fit_frame_size(video: VideoConfig, samples: Sequence[Sample]) -> VideoConfig
     its budget at ``min_frames`` per video (fewer frames are tried first, per sample: ``for_sample``)."""
     if not video.max_visual_tokens or not samples:
         return video
-    worst = max(len(s.media) + sum(r.kind == "video" for r in s.media) * (video.min_frames - 1) for s in samples)
+    worst = max(len(s.media) + sum(media_kind(r) == "video" for r in s.media) * (video.min_frames - 1) for s in samples)
     size = video.image_size
     while size > VISION_STRIDE and worst * (size // VISION_STRIDE) ** 2 > video.max_visual_tokens:
         size -= VISION_STRIDE
