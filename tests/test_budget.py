@@ -218,3 +218,10 @@ def test_fps_sampling_gives_short_clips_min_frames_and_caps_long_ones(numbered_v
     assert len(fps_indices(ts, 1.0, 3, min_frames=8)) == 3  # the cap wins
     clip = load_video_tensor(numbered_video, image_size=64, frame_sampling="fps", fps=1.0, min_frames=8)
     assert clip.indices == [0, 7, 14, 21, 28, 35, 42, 49] and clip.window == (0.0, 5.0)
+
+
+def test_check_uses_the_same_auto_rule(tiny_model_dir):
+    from fastvlm_video.budget.tokens import context_limit
+
+    assert context_limit("auto", str(tiny_model_dir)) == 4096  # the model's context, as training's auto caps it
+    assert context_limit("300", None) == 300

@@ -160,6 +160,14 @@ def max_position_embeddings(model_dir: str | Path) -> int | None:
     return config.get("text_config", config).get("max_position_embeddings")
 
 
+def context_limit(setting: str | int, model_dir: str | None) -> int:
+    """A fixed limit for tools that check one sample at a time (``check``): a number as given; ``auto``
+    fits every sample up to the model's context (no limit without a model)."""
+    if str(setting).strip().lower() != AUTO:
+        return resolve_max_length(setting, LengthReport([]), None)
+    return (max_position_embeddings(model_dir) if model_dir else None) or 10**9
+
+
 def fit_frame_size(video: VideoConfig, samples: Sequence[Sample]) -> VideoConfig:
     """With ``max_visual_tokens``: the run's frame size lowered (in steps of 64 px) until every sample fits
     its budget at ``min_frames`` per video (fewer frames are tried first, per sample: ``for_sample``)."""
