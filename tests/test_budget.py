@@ -153,17 +153,18 @@ def test_visual_budget_and_time_settings_travel_in_video_config_json(tmp_path):
     assert VideoConfig.load(tmp_path) == video
 
 
-def test_time_instruction_is_identical_in_training_and_predict_and_never_trained(tiny_model_dir, tokenizer, media_folder):
+def test_time_instruction_and_visual_budget_are_identical_in_training_and_predict_and_never_trained(tiny_model_dir, tokenizer, media_folder):
     from fastvlm_video.infer.predictor import Predictor
     from fastvlm_video.model.load import load_model
 
-    video = replace(VIDEO, time_instruction=True)
+    video = replace(VIDEO, time_instruction=True, max_visual_tokens=2)  # the budget cuts 3 frames to 2, in both
     ref = MediaRef(str(media_folder / "left.mp4"), "video")
     question = Message("user", "<image>\nWhat happens?")
     sample = Sample("t", [question, Message("assistant", "It moves left.")], [ref])
     item = ConversationDataset([sample], ChatEncoder(tokenizer, 1), video).build(sample)
     prompt = Predictor(load_model(tiny_model_dir), tokenizer, video, torch.device("cpu")).prepare([question], [ref])
 
+    assert prompt.pixel_values.shape[0] == item["pixel_values"].shape[0] == 2
     ids, labels = item["input_ids"].tolist(), item["labels"].tolist()
     prompt_ids = prompt.input_ids.tolist()
     assert ids[: len(prompt_ids)] == prompt_ids  # the same prompt, instruction included
@@ -172,7 +173,7 @@ def test_time_instruction_is_identical_in_training_and_predict_and_never_trained
     text = tokenizer.decode(prompt_ids)
     expected = time_instruction(timestamps, (0.0, 2.0))  # left.mp4: 16 frames at 8 fps
     assert f"<image>\n{expected}\nWhat happens?" in text
-    assert expected.startswith("The video lasts for 2.00 seconds, and 3 frames are uniformly sampled from it. These frames are located at 0.00s, ")
+    assert expected.startswith("The video lasts for 2.00 seconds, and 2 frames are uniformly sampled from it. These frames are located at 0.00s, 1.88s.")
 
 
 def test_memory_model_counts_qwen2_0_5b_and_orders_the_settings():
