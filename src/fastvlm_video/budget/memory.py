@@ -13,7 +13,8 @@ Activations are what autograd saves for the backward pass, from the layer shapes
   tensors each op keeps: 2d (norm) + d + 2kv (q, k, v after RoPE) + 2d (attention output, its
   reshaped copy) + 2d (norm) + 4I (gate, up, SiLU, product) = 7d + 2kv + 4I elements; plus the
   embeddings (2d) and the logits with the loss (float32 logits, log-softmax and their gradient:
-  3 x 4 bytes x vocab per token). With gradient checkpointing only each layer's input (d) is kept,
+  3 x 4 bytes x vocab per token); LoRA adds each adapter's A output and, with dropout, a dropped copy
+  of its input (+ mask). With gradient checkpointing only each layer's input (d) is kept,
   plus one layer recomputed during the backward pass.
 - Projector, per image token: its input (the tower's 3072 channels) and two d-wide outputs.
 - Vision tower: a ``meta``-device forward at S gives every layer's output shape. Trained, it keeps
@@ -177,6 +178,7 @@ class Setting:
     train: str = "full"  # full | frozen_llm (projector + tower if trained) | projector | lora | qlora
     train_vision_tower: bool = False
     lora_r: int = 64
+    lora_dropout: float = 0.05  # > 0: every adapted linear keeps its dropped-out input and mask
     gradient_checkpointing: bool = False
     zero_stage: int = 0  # 0: plain DDP / one GPU; 1, 2, 3: DeepSpeed ZeRO
     num_gpus: int = 1
@@ -247,6 +249,9 @@ def estimate(shape: ModelShape, s: Setting) -> Estimate:
     d = shape.hidden
     # Gradients flow back through the LLM whenever anything before it trains (projector, tower).
     per_layer = shape.llm_layer_elements()
+    if s.train in ("lora", "qlora"):  # adapters keep their A outputs (r) and, with dropout, a dropped copy of each input
+        inputs = 6 * d + shape.intermediate  # q, k, v, o, gate, up: d each; down: I
+        per_layer += 7 * s.lora_r + (inputs * (b + 1) // b if s.lora_dropout > 0 else 0)
     layers = (shape.layers * d + per_layer) if s.gradient_checkpointing else shape.layers * per_layer
     act_llm = tokens * (layers + 4 * d) * b  # decoder layers + embeddings, image merge, final norm
     act_llm += tokens * shape.vocab * (b + 3 * 4)  # logits (+ float32 copy for the loss, log-softmax, its gradient)
