@@ -108,6 +108,8 @@ def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dic
     preds = [r["prediction"] for r in scored]
     refs = [r["reference"] for r in scored]
     closed = is_closed_set(refs) if task == "auto" else task == "classification"
+    if any("options" in r and not r.get("lettered") for r in scored):
+        closed = True  # a class label set (records with 'class')
     metrics: dict = {
         "num_samples": len(rows),
         "num_scored": len(scored),
@@ -128,5 +130,32 @@ def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dic
     if not closed and scored and sorted(len(r.split()) for r in refs)[len(refs) // 2] < 4:
         metrics["notes"] = ["most references are shorter than 4 words: BLEU (up to 4-grams) is near 0 for them; "
                             "read ROUGE-L and semantic similarity instead"]  # fmt: skip
+    if any("options" in r for r in scored):  # closed answer sets (benchmarks, class labels): judged per row
+        metrics.update(choice_metrics(scored))
     metrics["errors"] = [{"id": r["id"], "error": r["error"]} for r in rows if r.get("error")]
     return metrics
+
+
+def choice_metrics(rows: Sequence[dict]) -> dict:
+    """Accuracy of judged choice rows (their ``exact_match``), per group (task, category, ...) and task mean.
+
+    ``task_mean_accuracy`` is the mean of the per-task accuracies (what MVBench reports); ``accuracy``
+    is over all questions. An unparsed answer (``choice`` None) counts as wrong and is counted.
+    """
+    judged = [r for r in rows if "options" in r]
+    out: dict = {"accuracy": sum(bool(r["exact_match"]) for r in judged) / len(judged),
+                 "num_unparsed": sum(r.get("choice") is None for r in judged)}  # fmt: skip
+    if all(r.get("lettered") for r in judged):
+        out["task"] = "multiple_choice"
+    groups: dict[str, dict[str, list[int]]] = {}
+    for r in judged:
+        for key, name in r.get("groups", {}).items():
+            cell = groups.setdefault(key, {}).setdefault(name, [0, 0])
+            cell[0] += bool(r["exact_match"])
+            cell[1] += 1
+    out["by_group"] = {key: {name: {"accuracy": c / n, "correct": c, "num": n} for name, (c, n) in sorted(names.items())}
+                       for key, names in groups.items()}  # fmt: skip
+    tasks = out["by_group"].get("task")
+    if tasks:
+        out["task_mean_accuracy"] = sum(t["accuracy"] for t in tasks.values()) / len(tasks)
+    return out
