@@ -81,6 +81,27 @@ def test_each_published_layout_reads_into_prompts_and_answers(bench):
     assert all(is_benchmark(p) for p in (bench / "mvbench_json", bench / "videomme.jsonl", bench / "tempcompass.json"))
 
 
+def test_mvbench_videos_are_found_in_their_task_source_folders(tmp_path):
+    video = tmp_path / "video"
+    for folder in ("star/Charades_v1_480", "star/Charades_segment", "clevrer/video_validation"):
+        (video / folder).mkdir(parents=True)
+    (video / "star/Charades_v1_480/full.mp4").write_bytes(b"x")
+    (video / "star/Charades_segment/cut.mp4").write_bytes(b"x")
+    (video / "clevrer/video_validation/c.mp4").write_bytes(b"x")
+    (tmp_path / "json").mkdir()
+    bounded = {"question": "q", "candidates": ["a", "b"], "answer": "a", "start": 1.0, "end": 3.5}
+    (tmp_path / "json" / "action_sequence.json").write_text(json.dumps([{**bounded, "video": "full.mp4"}, {**bounded, "video": "cut.mp4"}]))
+    (tmp_path / "json" / "moving_count.json").write_text(json.dumps([{**bounded, "video": "c.mp4"}]))
+    samples, _ = load_benchmark(tmp_path / "json", video)
+    refs = {s.id: s.media[0] for s in samples}
+    assert refs["action_sequence/0"].path == str(video / "star/Charades_v1_480/full.mp4") and refs["action_sequence/0"].start == 1.0
+    assert refs["action_sequence/1"].path == str(video / "star/Charades_segment/cut.mp4") and refs["action_sequence/1"].start is None
+    assert refs["moving_count/0"].path == str(video / "clevrer/video_validation/c.mp4")
+    (tmp_path / "json" / "moving_count.json").write_text(json.dumps([{**bounded, "video": "../../secret.mp4"}]))
+    with pytest.raises(RecordError, match="outside the media folder"):
+        load_benchmark(tmp_path / "json", video)
+
+
 def test_bad_benchmark_records_are_named(tmp_path):
     bad = tmp_path / "task.json"
     bad.write_text(json.dumps([{"video": "a.mp4", "question": "q", "candidates": ["x", "y"], "answer": "z"}]))

@@ -6,7 +6,9 @@ task definitions (``lmms_eval/tasks/{mvbench,videomme,tempcompass}``):
 
 - ``mvbench``: one JSON list per task (``json/<task>.json`` in OpenGVLab/MVBench; the task is the file
   name), records ``{"video", "question", "candidates": [...], "answer": <candidate text>}``, some with
-  ``start``/``end`` seconds. Prompt (lmms-eval): ``Question:{q}\\nOption:\\n(A) ..\\n(B) ..\\n``
+  ``start``/``end`` seconds. ``--media_folder`` is MVBench's ``video/`` folder: a video is looked up there,
+  then in its task's source folder (``star/Charades_v1_480``, ``clevrer/video_validation``, ...: the
+  official data list; lmms-eval's pre-cut ``*_segment`` folders too, where start/end are not re-applied). Prompt (lmms-eval): ``Question:{q}\\nOption:\\n(A) ..\\n(B) ..\\n``
   ``Answer with the option's letter from the given choices directly.``
 - ``videomme``: a JSON/JSONL/Parquet table (lmms-lab/Video-MME ``videomme/test-*.parquet``), records
   ``{"videoID", "question_id", "duration", "domain", "sub_category", "task_type", "question",``
@@ -25,6 +27,7 @@ Each record becomes a one-turn ``Sample`` (the video, the prompt, the answer let
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,6 +49,31 @@ VIDEOMME_POST = "The best answer is:"
 TEMPCOMPASS_POST = "\nPlease directly give the best option:"
 
 _OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[.)]\s*(.*)$")
+
+# MVBench keeps each task's videos in a source folder under video/: the official layout (its data list),
+# then lmms-eval's (pre-cut segments: their start/end are already applied, so they are dropped).
+MVBENCH_FOLDERS = {
+    "action_sequence": ("star/Charades_v1_480", "star/Charades_segment"),
+    "action_prediction": ("star/Charades_v1_480", "star/Charades_segment"),
+    "object_interaction": ("star/Charades_v1_480", "star/Charades_segment"),
+    "action_localization": ("sta/sta_video", "sta/sta_video_segment"),
+    "action_antonym": ("ssv2_video", "ssv2_video_mp4"),
+    "fine_grained_action": ("Moments_in_Time_Raw/videos",),
+    "unexpected_action": ("FunQA_test/test",),
+    "object_existence": ("clevrer/video_validation",),
+    "moving_direction": ("clevrer/video_validation",),
+    "moving_count": ("clevrer/video_validation",),
+    "moving_attribute": ("clevrer/video_validation",),
+    "counterfactual_inference": ("clevrer/video_validation",),
+    "object_shuffle": ("perception/videos",),
+    "action_count": ("perception/videos",),
+    "state_change": ("perception/videos",),
+    "character_order": ("perception/videos",),
+    "scene_transition": ("scene_qa/video",),
+    "fine_grained_pose": ("nturgbd", "nturgbd_convert"),
+    "egocentric_navigation": ("vlnqa",),
+    "episodic_reasoning": ("tvqa/frames_fps3_hq", "tvqa/video_fps3_hq_segment"),
+}
 
 
 def detect_format(record: dict) -> str | None:
@@ -114,14 +142,32 @@ def _flatten_tempcompass(data: dict, file: Path) -> list[dict]:
     return rows
 
 
+def _confined(media_folder: Path, rel: str, file: Path, index: int) -> Path:
+    """``media_folder / rel``, refusing a path that leads outside the folder."""
+    path = media_folder / rel
+    root = os.path.realpath(media_folder)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        raise RecordError(str(file), index, f"video {rel!r} is outside the media folder {str(media_folder)!r}")
+    return path
+
+
 def _find_video(media_folder: Path, stem: str, file: Path, index: int) -> str:
     """``stem`` as given when it has an extension, else the first existing ``stem.<ext>``."""
     if Path(stem).suffix:
-        return str(media_folder / stem)
+        return str(_confined(media_folder, stem, file, index))
     for ext in VIDEO_EXTENSIONS:
-        if (media_folder / f"{stem}{ext}").is_file():
+        if _confined(media_folder, f"{stem}{ext}", file, index).is_file():
             return str(media_folder / f"{stem}{ext}")
     return str(media_folder / f"{stem}.mp4")  # missing: reported as a media error of this sample
+
+
+def _mvbench_video(media_folder: Path, task: str, video: str, file: Path, index: int) -> tuple[str, bool]:
+    """Where an MVBench video is (directly, or in its task's source folder) and whether start/end apply."""
+    for n, folder in enumerate(("", *MVBENCH_FOLDERS.get(task, ()))):
+        path = _confined(media_folder, f"{folder}/{video}" if folder else video, file, index)
+        if path.exists():
+            return str(path), n < 2  # the second folder of a pair holds pre-cut segments
+    return str(media_folder / video), True  # missing: reported as a media error of this sample
 
 
 def _need(record: dict, keys: tuple[str, ...], file: Path, index: int) -> None:
@@ -130,8 +176,8 @@ def _need(record: dict, keys: tuple[str, ...], file: Path, index: int) -> None:
         raise RecordError(str(file), index, f"missing field(s) {missing}")
 
 
-def _sample(record_id: str, video: str, prompt: str, answer: str, file: Path, index: int, record: dict) -> Sample:
-    start, end = record.get("start"), record.get("end")
+def _sample(record_id: str, video: str, prompt: str, answer: str, file: Path, index: int, record: dict, bounds: bool = True) -> Sample:
+    start, end = (record.get("start"), record.get("end")) if bounds else (None, None)
     ref = MediaRef(video, "video", None if start is None else float(start), None if end is None else float(end))
     messages = [Message("user", f"{IMAGE_TOKEN}\n{prompt}"), Message("assistant", answer)]
     return Sample(record_id, messages, [ref], str(file), index)
@@ -145,7 +191,8 @@ def read_mvbench(record: dict, file: Path, index: int, media_folder: Path) -> tu
     answer = options.index(record["answer"])
     task = str(record.get("task", file.stem))
     prompt = f"Question:{record['question']}\nOption:\n{format_options(options, '({letter}) {text}')}\n{MVBENCH_POST}"
-    sample = _sample(f"{task}/{record.get('id', index)}", str(media_folder / record["video"]), prompt, LETTERS[answer], file, index, record)
+    video, bounds = _mvbench_video(media_folder, task, str(record["video"]), file, index)
+    sample = _sample(f"{task}/{record.get('id', index)}", video, prompt, LETTERS[answer], file, index, record, bounds)
     return sample, ChoiceSpec(options, answer, groups={"task": task})
 
 
