@@ -141,16 +141,19 @@ def predictor(tiny_model_dir):
     return Predictor.from_pretrained(tiny_model_dir, device="cpu", num_frames=2)
 
 
-def brute_force_logprob(predictor, prompt, candidate: str) -> float:
+def brute_force_logprob(predictor, prompt, candidate: str, end: bool = True, greedy: list | None = None) -> float:
     """Token by token: one full forward (frames included) per answer token, log-softmax of the last position."""
-    ids, start = candidate_ids(predictor, prompt.input_ids.tolist(), candidate)
+    ids, start = candidate_ids(predictor, prompt.input_ids.tolist(), candidate, end)
     pixel_values = predictor._inputs([prompt]).get("pixel_values")
-    total = 0.0
+    total, top = 0.0, []
     with torch.no_grad():
         for t in range(start, len(ids)):
             kwargs = {} if pixel_values is None else {"pixel_values": pixel_values}
             logits = predictor.model(input_ids=torch.tensor([ids[:t]]), **kwargs).logits[0, -1].double()
             total += float(torch.log_softmax(logits, -1)[ids[t]])
+            top.append(int(logits.argmax()) == ids[t])
+    if greedy is not None:
+        greedy.append(all(top))
     return total
 
 
@@ -172,6 +175,12 @@ def test_text_only_prompts_score_too(predictor):
     prompt = predictor.prompt_for(None, "Say yes")
     scores = score_choices(predictor, prompt, ["yes", "no"])
     assert scores.logprobs == pytest.approx([brute_force_logprob(predictor, prompt, c) for c in ("yes", "no")], abs=1e-4)
+    greedy = []  # as a bare continuation (lmms-eval's loglikelihood): no <|im_end|>, plus "would greedy give it"
+    greedy_text = predictor.generate([prompt], max_new_tokens=2)[0]
+    candidates = ["yes", greedy_text] if greedy_text else ["yes"]
+    bare = score_choices(predictor, prompt, candidates, end=False)
+    assert bare.logprobs == pytest.approx([brute_force_logprob(predictor, prompt, c, False, greedy) for c in candidates], abs=1e-4)
+    assert bare.greedy == greedy and bare.num_tokens[0] == len(predictor.encoder.text_ids("yes"))
 
 
 def run_eval(model, data, media, out, *extra):

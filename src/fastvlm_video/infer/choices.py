@@ -100,6 +100,7 @@ class ChoiceScores:
 
     logprobs: list[float]
     num_tokens: list[int]
+    greedy: list[bool] = field(default_factory=list)  # would greedy decoding produce exactly these tokens?
 
     def ranked(self, norm: str = "sum") -> list[float]:
         if norm == "sum":
@@ -111,21 +112,24 @@ class ChoiceScores:
         return max(range(len(scores)), key=scores.__getitem__)
 
 
-def candidate_ids(predictor, prompt_ids: Sequence[int], candidate: str) -> tuple[list[int], int]:
+def candidate_ids(predictor, prompt_ids: Sequence[int], candidate: str, end: bool = True) -> tuple[list[int], int]:
     """The ids of ``prompt + candidate + <|im_end|>`` (as training encodes an answer) and where the answer starts."""
-    answer = predictor.encoder.text_ids(candidate) + [predictor.encoder.im_end_id]
+    answer = predictor.encoder.text_ids(candidate) + ([predictor.encoder.im_end_id] if end else [])
     return list(prompt_ids) + answer, len(prompt_ids)
 
 
 @torch.inference_mode()
-def score_choices(predictor, prompt, candidates: Sequence[str]) -> ChoiceScores:
+def score_choices(predictor, prompt, candidates: Sequence[str], end: bool = True) -> ChoiceScores:
     """Log-likelihood of each candidate as the assistant's whole answer to ``prompt`` (one forward pass).
 
     The frames go through the vision tower once; their features are reused for every candidate row.
-    Rows are right-padded, so positions are those of an unpadded sequence.
+    Rows are right-padded, so positions are those of an unpadded sequence. ``end=False`` scores the
+    candidate as a continuation only (no ``<|im_end|>``), as lmms-eval's ``loglikelihood`` asks.
     """
     prompt_ids = prompt.input_ids.tolist()
-    rows = [candidate_ids(predictor, prompt_ids, c) for c in candidates]
+    rows = [candidate_ids(predictor, prompt_ids, c, end) for c in candidates]
+    if any(len(ids) == start for ids, start in rows):
+        raise ValueError("an empty candidate has no tokens to score")
     width = max(len(ids) for ids, _ in rows)
     pad = predictor.tokenizer.pad_token_id or 0
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -143,11 +147,13 @@ def score_choices(predictor, prompt, candidates: Sequence[str]) -> ChoiceScores:
     logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
     targets = input_ids[:, 1:].to(device)
     token_lp = logprobs.gather(-1, targets[..., None])[..., 0]
-    sums, counts = [], []
+    is_top = logprobs.argmax(-1) == targets
+    sums, counts, greedy = [], [], []
     for r, (ids, start) in enumerate(rows):
         sums.append(float(token_lp[r, start - 1 : len(ids) - 1].sum()))
         counts.append(len(ids) - start)
-    return ChoiceScores(sums, counts)
+        greedy.append(bool(is_top[r, start - 1 : len(ids) - 1].all()))
+    return ChoiceScores(sums, counts, greedy)
 
 
 def judge(row: dict, spec: ChoiceSpec, scores: ChoiceScores | None = None, norm: str = "sum") -> dict:
