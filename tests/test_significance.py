@@ -69,3 +69,16 @@ def test_compare_says_within_noise_for_a_small_change_and_not_for_a_large_one(tm
     assert f"p = {p:.3g}" in out and "-> B better" in out and "within noise" not in out
     tests = {t.metric: t for t in paired_tests({r["id"]: r for r in rows_a}, {r["id"]: r for r in rows_b})}
     assert tests["accuracy"].p_value == p < 1e-5 and tests["semantic similarity"].low == pytest.approx(0.2)
+
+
+def test_compare_shows_per_task_accuracy_of_benchmark_runs(tmp_path, capsys):
+    for name, right in (("a", [True, False, False, True]), ("b", [True, True, False, True])):
+        rows = [{"id": f"s{i}", "question": "q", "reference": "A", "prediction": "A" if r else "B", "exact_match": r,
+                 "options": ["x", "y"], "labels": ["A", "B"], "answer_index": 0, "lettered": True, "choice": "A" if r else "B",
+                 "groups": {"task": "t1" if i < 2 else "t2"}} for i, r in enumerate(right)]  # fmt: skip
+        (tmp_path / name).mkdir()
+        append_rows(tmp_path / name / "predictions.jsonl", rows)
+        write_json(tmp_path / name / "metrics.json", summarize(rows))
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--html", ""]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy of task 't1'" in out and "+50.0" in out and "[B fixed] s1" in out
