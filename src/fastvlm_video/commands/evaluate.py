@@ -50,6 +50,8 @@ def run(args) -> int:
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
     for _, label, value in headline_metrics(metrics):
         print(f"  {label:<24} {value}")
+    if metrics.get("num_unparsed"):
+        print(f"  {metrics['num_unparsed']} answer(s) named no option (counted wrong; --score choices never has any)")
     for key, groups in metrics.get("by_group", {}).items():
         print(f"  accuracy by {key}:")
         for name, g in groups.items():

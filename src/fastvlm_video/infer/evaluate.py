@@ -134,7 +134,7 @@ def evaluate(
     if done:
         logger.info("resuming: %d of %d samples already done", len(samples) - len(todo), len(samples))
     for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, out / FRAMES, specs, score, norm):
-        ok = [r for r in rows if not r.get("error")]
+        ok = [r for r in rows if not r.get("error") and not r.get("lettered")]  # a chosen letter has no text to score
         for row, scores in zip(ok, scorer([r["prediction"] for r in ok], [r["reference"] for r in ok])):
             row["scores"] = scores
         append_rows(out / PREDICTIONS, rows)
@@ -142,7 +142,8 @@ def evaluate(
     wanted = {s.id for s in samples}
     rows = [r for r in read_rows(out / PREDICTIONS) if r["id"] in wanted]
     metrics = summarize(rows, task=task, corpus_bleu=corpus_bleu)
-    metrics["notes"] = scorer.notes + metrics.get("notes", [])
+    text_notes = scorer.notes if metrics["task"] != "multiple_choice" else []
+    metrics["notes"] = text_notes + metrics.get("notes", [])
     metrics["settings"] = settings
     write_json(out / METRICS, metrics)
     write_report(out, rows, metrics)

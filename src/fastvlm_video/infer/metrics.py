@@ -110,6 +110,7 @@ def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dic
     closed = is_closed_set(refs) if task == "auto" else task == "classification"
     if any("options" in r and not r.get("lettered") for r in scored):
         closed = True  # a class label set (records with 'class')
+    lettered = bool(scored) and all(r.get("lettered") for r in scored)  # a multiple-choice benchmark: letters only
     metrics: dict = {
         "num_samples": len(rows),
         "num_scored": len(scored),
@@ -117,17 +118,17 @@ def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dic
         "task": "classification" if closed else "open",
         "accuracy": accuracy(preds, refs) if scored else None,
     }
-    if corpus_bleu is not None and scored:
+    if corpus_bleu is not None and scored and not lettered:
         metrics["bleu"] = round(corpus_bleu(preds, refs), 4)
     for name in ("rougeL", "meteor", "semantic_similarity"):
         value = _mean([r.get("scores", {}).get(name) for r in scored])
         if value is not None:
             metrics[name] = value
-    if closed and scored:
+    if closed and scored and not lettered:
         report = class_report(preds, refs)
         metrics["macro_f1"] = report.macro_f1
         metrics["classes"] = report.to_dict()
-    if not closed and scored and sorted(len(r.split()) for r in refs)[len(refs) // 2] < 4:
+    if not closed and scored and not lettered and sorted(len(r.split()) for r in refs)[len(refs) // 2] < 4:
         metrics["notes"] = ["most references are shorter than 4 words: BLEU (up to 4-grams) is near 0 for them; "
                             "read ROUGE-L and semantic similarity instead"]  # fmt: skip
     if any("options" in r for r in scored):  # closed answer sets (benchmarks, class labels): judged per row

@@ -215,8 +215,11 @@ def render_report(rows: list[dict], metrics: dict, frames_dir: Path, title: str 
     """The whole page as a string."""
     task = metrics.get("task", "open")
     notes = list(metrics.get("notes", []))
-    if task in ("classification", "multiple_choice"):
+    if task == "classification":
         notes.append("Answers are labels: the page leads with accuracy; BLEU, ROUGE-L and similarity are in metrics.json.")
+    elif task == "multiple_choice":
+        how = "ranked by log-likelihood" if metrics.get("settings", {}).get("score") == "choices" else "read from the answer by the letter rule"
+        notes.append(f"Multiple choice: a sample is right when the chosen option ({how}) is the right one.")
     notes = "".join(f"<li>{escape(n)}</li>" for n in notes)
     by_group = metrics.get("by_group", {})
     classes = list((by_group.get("task") or by_group.get("class") or {}).keys()) or metrics.get("classes", {}).get("labels", [])
@@ -273,7 +276,7 @@ figure{margin:0} figcaption{font-size:12px;color:#5b6478}
 #samples table{width:100%;background:#fff}
 tr.sample{border-left:6px solid var(--c);background:color-mix(in srgb,var(--c) 9%,white)}
 tr.sample td{border-bottom:1px solid #e3e6ee;font-size:14px}
-tr.sample .pred{font-weight:600;color:var(--c)}
+tr.sample .pred{font-weight:600;color:var(--c)} tr.sample td:nth-child(3){white-space:pre-line}
 .idx{color:#8a93a6;width:70px}.sid{font-size:11px;word-break:break-all}
 .scores{font-size:12px;white-space:nowrap;color:#3c4457}.ok{color:#2e7d32}.no{color:#c62828}.muted{color:#8a93a6}
 .strip{width:min(calc(var(--n)*72px),560px);cursor:zoom-in}
