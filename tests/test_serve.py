@@ -163,3 +163,43 @@ def test_page_in_a_real_browser_upload_frames_streamed_answer(server, predictor,
         page.wait_for_function("document.getElementById('error').textContent.includes('broken.mp4')")
         assert page.locator("#ask").is_disabled()
         browser.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_serve_command_binds_loopback_and_answers(tiny_model_dir, folders):
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "fastvlm_video.cli", "serve", "--model", str(tiny_model_dir), "--media_folder",
+           str(folders / "allowed"), "--port", str(port), "--device", "cpu", "--num_frames", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    try:
+        for _ in range(600):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/videos", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.1)
+        assert response.json()["videos"] == ["broken.mp4", "left.mp4"]  # the symlink out is not listed
+        assert response.json()["num_frames"] == 2
+        assert "<h1>fastvlm-video</h1>" in httpx.get(f"http://127.0.0.1:{port}/").text
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=chat_body("left.mp4"), timeout=60)
+        assert answer.status_code == 200 and answer.json()["model"] == tiny_model_dir.name
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_refuses_a_missing_media_folder_before_loading(tiny_model_dir, tmp_path, capsys):
+    from fastvlm_video.cli import main
+
+    assert main(["serve", "--model", str(tiny_model_dir), "--media_folder", str(tmp_path / "nope")]) == 1
+    assert "is not a folder" in capsys.readouterr().err
