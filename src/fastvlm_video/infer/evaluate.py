@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..data.records import Sample, load_samples
+from ..data.preflight import preflight
+from ..data.records import Sample
 from ..errors import ConfigError, MediaError
 from .benchmarks import class_specs, is_benchmark, load_benchmark
 from .choices import NORMS, ChoiceSpec, judge, score_choices
@@ -167,11 +168,17 @@ def _start(out: Path, settings: dict, resume: bool, overwrite: bool) -> None:
         if changed:
             raise ConfigError(f"{out}: cannot resume with different settings {changed}; pass --overwrite to start again")
     elif existing.is_file() and not resume:
-        if not overwrite:
-            raise ConfigError(f"{existing} exists: pass --resume to continue it or --overwrite to start again")
+        refuse_clobber(out, resume, overwrite)
         existing.unlink()
         shutil.rmtree(out / FRAMES, ignore_errors=True)
     write_json(out / SETTINGS, settings)
+
+
+def refuse_clobber(out: str | Path, resume: bool, overwrite: bool) -> None:
+    """Earlier results in ``out`` are continued (``resume``) or replaced (``overwrite``), never silently."""
+    existing = Path(out) / PREDICTIONS
+    if existing.is_file() and not (resume or overwrite):
+        raise ConfigError(f"{existing} exists: pass --resume to continue it or --overwrite to start again")
 
 
 def evaluate_checkpoint(
@@ -185,21 +192,24 @@ def evaluate_checkpoint(
     skip_invalid: bool = False,
     num_frames: int | None = None,
     frame_sampling: str | None = None,
+    allow_outside_media_folder: bool = False,
     data_format: str = "auto",
     **kwargs,
 ) -> dict:
-    """Load a checkpoint and a data file, then ``evaluate``; ``kwargs`` go to ``evaluate``.
+    """Check the data and ``out``, load the checkpoint, then ``evaluate``; ``kwargs`` go to ``evaluate``.
 
     ``data_format``: ``auto`` (a benchmark's published fields, else our records), a benchmark name
     (``mvbench``, ``videomme``, ``tempcompass``) or ``records``.
     """
     if data_format != "records" and (data_format != "auto" or is_benchmark(data)):
         samples, specs = load_benchmark(data, media_folder, data_format)
+        invalid = []
     else:
-        samples, invalid = load_samples(data, media_folder, skip_invalid=skip_invalid)
-        for exc in invalid:
-            logger.warning("skipping invalid record: %s", exc)
+        samples, invalid = preflight([data], media_folder, "--media_folder", skip_invalid, allow_outside_media_folder)
         specs = class_specs(samples) if kwargs.get("task", "auto") in ("auto", "classification") else {}
+    refuse_clobber(out, kwargs.get("resume", False), kwargs.get("overwrite", False))
+    for exc in invalid:
+        logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
     predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling)
     settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
