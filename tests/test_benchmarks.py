@@ -244,3 +244,19 @@ def test_score_choices_without_candidates_is_a_clear_error(tiny_model_dir, tmp_p
     argv = ["evaluate", "--model", str(tiny_model_dir), "--data", str(data), "--media_folder", str(bench / "videos"),
             "--out", str(tmp_path / "o"), "--device", "cpu", "--no_semantic", "--score", "choices"]  # fmt: skip
     assert main(argv) == 1
+
+
+def test_label_metrics_use_the_judged_class_of_generated_text():
+    from fastvlm_video.infer.choices import judge
+    from fastvlm_video.infer.metrics import summarize
+
+    spec = {"left": ChoiceSpec(["left", "up"], 0, lettered=False, groups={"class": "left"}),
+            "up": ChoiceSpec(["left", "up"], 1, lettered=False, groups={"class": "up"})}  # fmt: skip
+    texts = [("left", "It moves left."), ("left", "up"), ("up", "Up, clearly"), ("up", "no idea")]
+    rows = [judge({"id": str(i), "reference": ref, "prediction": text}, spec[ref]) for i, (ref, text) in enumerate(texts)]
+    assert [r["choice"] for r in rows] == ["left", "up", "up", None]
+    metrics = summarize(rows, task="auto")
+    assert metrics["task"] == "classification" and metrics["accuracy"] == 0.5 and metrics["num_unparsed"] == 1
+    per_class = metrics["classes"]["per_class"]
+    assert per_class["left"]["correct"] == 1 and per_class["up"]["correct"] == 1
+    assert metrics["by_group"]["class"]["up"] == {"accuracy": 0.5, "correct": 1, "num": 2}

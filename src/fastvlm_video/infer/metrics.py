@@ -98,6 +98,13 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _answered(row: dict) -> str:
+    """A row's answer for label metrics: the class it was judged to choose (records with 'class'), else its text."""
+    if "options" in row and not row.get("lettered") and row.get("choice") is not None:
+        return row["choice"]
+    return row["prediction"]
+
+
 def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dict:
     """Metrics of scored prediction rows; rows with an ``error`` are counted, not scored.
 
@@ -105,7 +112,7 @@ def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dic
     from the references). ``corpus_bleu(predictions, references)`` gives the corpus BLEU when set.
     """
     scored = [r for r in rows if not r.get("error")]
-    preds = [r["prediction"] for r in scored]
+    preds = [_answered(r) for r in scored]
     refs = [r["reference"] for r in scored]
     closed = is_closed_set(refs) if task == "auto" else task == "classification"
     if any("options" in r and not r.get("lettered") for r in scored):
