@@ -125,9 +125,9 @@ def evaluate(
         raise ConfigError(f"score must be 'generate' or 'choices' and norm one of {NORMS}, got {score!r} / {norm!r}")
     if score == "choices" and not specs:
         raise ConfigError("--score choices needs candidate answers: benchmark records with options, or records with a 'class'")
-    settings = {**(settings or {}), "max_new_tokens": max_new_tokens, "scores": scorer.metrics, "score": score}
-    if score == "choices":
-        settings["choice_norm"] = norm
+    settings = {**(settings or {}), "max_new_tokens": max_new_tokens, "scores": scorer.metrics}
+    if score == "choices":  # only then: a run started before --score existed still resumes
+        settings.update(score=score, choice_norm=norm)
     _check_ids(samples)
     _start(out, settings, resume, overwrite)
     done = {row["id"] for row in read_rows(out / PREDICTIONS, repair=True)}
