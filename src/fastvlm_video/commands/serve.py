@@ -1,13 +1,16 @@
 """fastvlm-video serve: a web page (upload or pick a video, see the frames the model sees, ask, watch the
-answer stream) and an OpenAI-compatible POST /v1/chat/completions on the same server.
+answer stream) and an OpenAI-compatible POST /v1/chat/completions on the same server. Binds to 127.0.0.1
+(this machine only) unless --host says otherwise. Needs the serve extra: pip install 'fastvlm-video[serve]'.
 
-Binds to 127.0.0.1 (this machine only) unless --host says otherwise. Needs the `serve` extra:
-  pip install 'fastvlm-video[serve]'
-  fastvlm-video serve --model runs/ft --media_folder clips --port 8000     # then open http://127.0.0.1:8000
+examples:
+  fastvlm-video serve --model runs/ft --media_folder clips             # then open http://127.0.0.1:8000
+  fastvlm-video serve --model runs/ft --media_folder clips --port 9000 --max_upload_mb 50
   curl -N http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' -d \\
     '{"stream": true, "messages": [{"role": "user", "content": [
       {"type": "video_url", "video_url": {"url": "clip.mp4"}}, {"type": "text", "text": "What happens?"}]}]}'
 """
+
+import argparse
 
 NAME = "serve"
 HELP = "web page + OpenAI-compatible API for one model (localhost by default)"
@@ -16,6 +19,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", required=True, help="checkpoint directory")
     parser.add_argument("--media_folder", default=".", help="the only folder whose videos clients may name (read-only)")
     parser.add_argument("--upload_folder", help="where uploads are kept (default: a temporary folder, removed on exit)")
