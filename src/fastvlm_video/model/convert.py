@@ -38,25 +38,39 @@ HF_TOWER = "model.vision_tower.timm_model."
 # Keys an original checkpoint may hold that the standard model has no use for.
 IGNORED_KEYS = (re.compile(r"^model\.vision_tower\.vision_tower\.model\.head\."), re.compile(r"rotary_emb\.inv_freq$"))
 
-# Module renames inside the tower, original (MCi) name -> timm name; applied in this order.
-TOWER_RENAMES = (
-    (r"^patch_embed\.", "stem."),
-    (r"\.rbr_conv\.", ".conv_kxk."),
-    (r"\.rbr_scale\.", ".conv_scale."),
-    (r"\.rbr_skip\.", ".identity."),
-    (r"^conv_exp\.", "final_conv."),
-    (r"\.lkb_origin\.", ".large_conv."),
-    (r"\.lkb_reparam\.", ".reparam_conv."),
-    (r"\.convffn\.", ".mlp."),
-    (r"\.se\.reduce\.", ".se.fc1."),
-    (r"\.se\.expand\.", ".se.fc2."),
-    (r"\.(layer_scale(?:_\d)?)$", r".\1.gamma"),
+# Module names inside the tower, (original MCi name, timm name): one table read both ways (``convert``
+# left -> right, ``export --format apple`` right -> left). Fragments match literally; ``^`` / ``$`` anchor.
+TOWER_NAMES = (
+    ("^patch_embed.", "^stem."),
+    (".rbr_conv.", ".conv_kxk."),
+    (".rbr_scale.", ".conv_scale."),
+    (".rbr_skip.", ".identity."),
+    ("^conv_exp.", "^final_conv."),
+    (".lkb_origin.", ".large_conv."),
+    (".proj.0.lkb_reparam.", ".proj.0.reparam_conv."),
+    (".convffn.", ".mlp."),
+    (".se.reduce.", ".se.fc1."),
+    (".se.expand.", ".se.fc2."),
+    (".layer_scale$", ".layer_scale.gamma$"),
+    (".layer_scale_1$", ".layer_scale_1.gamma$"),
+    (".layer_scale_2$", ".layer_scale_2.gamma$"),
 )
-LLM_RENAMES = (
-    (r"^model\.mm_projector\.0\.", "model.multi_modal_projector.linear_1."),
-    (r"^model\.mm_projector\.2\.", "model.multi_modal_projector.linear_2."),
-    (r"^model\.(layers|embed_tokens|norm)\.", r"model.language_model.\1."),
+LLM_NAMES = (
+    ("^model.mm_projector.0.", "^model.multi_modal_projector.linear_1."),
+    ("^model.mm_projector.2.", "^model.multi_modal_projector.linear_2."),
+    ("^model.layers.", "^model.language_model.layers."),
+    ("^model.embed_tokens.", "^model.language_model.embed_tokens."),
+    ("^model.norm.", "^model.language_model.norm."),
 )
+
+
+def rename(key: str, table: tuple[tuple[str, str], ...], reverse: bool = False) -> str:
+    """Apply a two-way name ``table`` to ``key``: original -> standard, or standard -> original with ``reverse``."""
+    for original, standard in reversed(table) if reverse else table:
+        source, target = (standard, original) if reverse else (original, standard)
+        pattern = ("^" if source.startswith("^") else "") + re.escape(source.strip("^$")) + ("$" if source.endswith("$") else "")
+        key = re.sub(pattern, lambda _, t=target.strip("^$"): t, key)
+    return key
 
 
 def downsample_positions(keys) -> list[int]:
@@ -72,8 +86,7 @@ def tower_key(key: str, downsamples: list[int]) -> str:
     down3, pos3, blocks3, down4, pos4, blocks4]``; timm nests them as ``stages.{s}.downsample /
     .pos_emb / .blocks``. A stage starts at each downsample, so ``s = bisect(downsamples, i)``.
     """
-    for pattern, repl in TOWER_RENAMES:
-        key = re.sub(pattern, repl, key)
+    key = rename(key, TOWER_NAMES)
     match = re.match(r"network\.(\d+)\.(.*)", key)
     if match is None:
         return key
@@ -107,9 +120,7 @@ def key_map(keys: list[str]) -> dict[str, str]:
         if key.startswith(ORIGINAL_TOWER):
             new = HF_TOWER + tower_key(key[len(ORIGINAL_TOWER) :], downsamples)
         else:
-            new = key
-            for pattern, repl in LLM_RENAMES:
-                new = re.sub(pattern, repl, new)
+            new = rename(key, LLM_NAMES)
         out[new] = key
     return out
 

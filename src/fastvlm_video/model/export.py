@@ -31,8 +31,8 @@ def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Pa
     return out
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False, dtype: str = "auto") -> Path:
-    """Load ``src`` (any format) and write it as a standard checkpoint in ``dst``; adapters need ``merge_lora``."""
+def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False, dtype: str = "auto", save=save_checkpoint) -> Path:
+    """Load ``src`` (any format) and write it with ``save`` (a standard checkpoint by default) in ``dst``; adapters need ``merge_lora``."""
     if dtype not in DTYPES:
         raise ConfigError(f"dtype {dtype!r}: choose one of {sorted(DTYPES)}")
     fmt = detect_format(src)
@@ -41,6 +41,6 @@ def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False
     if Path(dst).resolve() == Path(src).resolve():
         raise ConfigError(f"{dst}: choose an output directory other than the source")
     model = load_model(src, dtype=DTYPES[dtype], merge_lora=True)
-    path = save_checkpoint(model, load_tokenizer(src), video_config_of(src), dst)
-    logger.info("wrote %s checkpoint %s as a standard fast_vlm checkpoint in %s", fmt, src, path)
+    path = save(model, load_tokenizer(src), video_config_of(src), dst)
+    logger.info("wrote %s checkpoint %s with %s in %s", fmt, src, save.__name__, path)
     return path
