@@ -120,12 +120,16 @@ def load(model_dir: str | Path):
     return model, original_tokenizer(model_dir), VideoConfig.load(model_dir) or VideoConfig()
 
 
-def to_apple_ids(input_ids: Sequence[int], image_token_id: int) -> np.ndarray:
-    """Our ids (K ``<image>`` tokens per frame) -> Apple's (one -200 per frame)."""
-    ids = np.asarray(input_ids, dtype=np.int64)
-    starts = (ids == image_token_id) & ~np.r_[False, ids[:-1] == image_token_id]
-    marked = np.where(starts, IMAGE_INDEX, ids)
-    return marked[(ids != image_token_id) | starts]
+def to_apple_ids(input_ids: Sequence[int], image_token_id: int, tokens_per_frame: int) -> np.ndarray:
+    """Our ids (``tokens_per_frame`` ``<image>`` tokens per frame, frames back to back) -> Apple's (one -200 per frame)."""
+    out, run = [], 0
+    for token in input_ids:
+        run = run + 1 if token == image_token_id else 0
+        if run == 0:
+            out.append(token)
+        elif run % tokens_per_frame == 1 or tokens_per_frame == 1:
+            out.append(IMAGE_INDEX)
+    return np.asarray(out, dtype=np.int64)
 
 
 def prompt_inputs(tokenizer, video: VideoConfig, question: str, media_path: str | Path | None = None):
@@ -139,7 +143,7 @@ def prompt_inputs(tokenizer, video: VideoConfig, question: str, media_path: str 
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
     frames = [load_media(ref, video)[0] for ref in media]
     encoded = encoder.encode([Message("user", text)], [f.shape[0] for f in frames], add_generation_prompt=True)
-    ids = to_apple_ids(encoded.input_ids, encoder.image_token_id)
+    ids = to_apple_ids(encoded.input_ids, encoder.image_token_id, video.tokens_per_frame)
     pixels = to_model_pixels(torch.cat(frames)).numpy() if frames else None
     return ids, pixels
 
