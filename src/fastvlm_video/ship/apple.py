@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from ..constants import IMAGE_TOKEN
+from ..constants import IM_END, IMAGE_TOKEN
 from ..data.chat import CHAT_TEMPLATE
 from ..errors import ConfigError
 from ..model import convert
@@ -92,7 +92,7 @@ def to_original_state_dict(state_dict: dict[str, torch.Tensor], head_shape: tupl
     return out
 
 
-def original_config(model, video: VideoConfig, vocab_size: int) -> dict:
+def original_config(model, video: VideoConfig, vocab_size: int, eos_token_id: int) -> dict:
     """Apple's ``llava_qwen2`` config: Qwen2 fields at the top level plus the LLaVA ``mm_*`` fields."""
     text = model.config.text_config.to_dict()
     rope = text.get("rope_parameters") or {}
@@ -109,7 +109,7 @@ def original_config(model, video: VideoConfig, vocab_size: int) -> dict:
         model_type=convert.ORIGINAL_MODEL_TYPE,
         rope_theta=rope.get("rope_theta", text.get("rope_theta", 1000000.0)),
         vocab_size=vocab_size,
-        eos_token_id=model.config.eos_token_id,
+        eos_token_id=eos_token_id,
         torch_dtype=str(model.dtype).removeprefix("torch."),
         use_cache=True,
         mm_hidden_size=tower.hidden_size,
@@ -169,7 +169,7 @@ def save_original(model, tokenizer, video: VideoConfig, out: str | Path) -> Path
     weights = to_original_state_dict(state_dict, (model.config.vision_config.hidden_size, HEAD_DIM))
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     vocab = weights["model.embed_tokens.weight"].shape[0]
-    (out / "config.json").write_text(json.dumps(original_config(model, video, vocab), indent=2) + "\n")
+    (out / "config.json").write_text(json.dumps(original_config(model, video, vocab, tokenizer.convert_tokens_to_ids(IM_END)), indent=2) + "\n")
     model.generation_config.save_pretrained(str(out))
     processor = make_processor(tokenizer, video.image_size)
     processor.image_processor.save_pretrained(str(out))  # preprocessor_config.json: CLIP, mean 0, std 1
