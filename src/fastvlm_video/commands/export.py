@@ -3,12 +3,14 @@
 With --merge_lora an adapter is folded into its base: the result needs neither PEFT nor the base,
 and loads with plain `transformers` (AutoModelForImageTextToText + AutoProcessor).
 --format apple writes Apple's original ml-fastvlm layout (llava_qwen2), --format mlx an mlx-vlm
-folder (needs the `mlx` extra; see docs/shipping.md).
+folder (needs the `mlx` extra), --format coreml Apple's layout plus the vision tower as Core ML
+(fastvithd.mlpackage; needs the `coreml` extra; runs on macOS/iOS only). See docs/shipping.md.
 
 examples:
   fastvlm-video export runs/lora runs/merged --merge_lora
   fastvlm-video export runs/ft runs/ft-apple --format apple
   fastvlm-video export runs/ft runs/ft-mlx-4bit --format mlx --quantize 4
+  fastvlm-video export runs/ft runs/ft-coreml --format coreml
 """
 
 NAME = "export"
@@ -20,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("dst", help="output directory")
     parser.add_argument("--merge_lora", action="store_true", help="fold a LoRA adapter into its base model")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="default: the checkpoint's")
-    parser.add_argument("--format", default="standard", choices=["standard", "apple", "mlx"], help="standard fast_vlm (default), Apple's llava_qwen2, or mlx-vlm")
+    parser.add_argument("--format", default="standard", choices=["standard", "apple", "mlx", "coreml"], help="standard fast_vlm (default), Apple's llava_qwen2, mlx-vlm, or Apple's + the tower as Core ML")
     parser.add_argument("--quantize", type=int, choices=[4, 8], help="--format mlx: quantize the LLM to 4 or 8 bits")
 
 

@@ -20,7 +20,7 @@ from .apple import save_original
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("standard", "apple", "mlx")
+FORMATS = ("standard", "apple", "mlx", "coreml")
 
 
 def reparameterise_tower(model) -> None:
@@ -58,7 +58,7 @@ def to_mlx(apple_dir: str | Path, dst: str | Path, quantize: int | None = None) 
 
 
 def export(src: str | Path, dst: str | Path, fmt: str = "standard", merge_lora: bool = False, dtype: str = "auto", quantize: int | None = None) -> Path:
-    """Write ``src`` as ``fmt``: ``standard`` (fast_vlm), ``apple`` (llava_qwen2) or ``mlx`` (mlx-vlm)."""
+    """Write ``src`` as ``fmt``: ``standard`` (fast_vlm), ``apple`` (llava_qwen2), ``mlx`` (mlx-vlm) or ``coreml`` (Apple + Core ML tower)."""
     if fmt not in FORMATS:
         raise ConfigError(f"format {fmt!r}: choose one of {FORMATS}")
     if quantize is not None and fmt != "mlx":
@@ -67,6 +67,11 @@ def export(src: str | Path, dst: str | Path, fmt: str = "standard", merge_lora: 
         return export_checkpoint(src, dst, merge_lora=merge_lora, dtype=dtype, save=save_checkpoint)
     if fmt == "apple":
         return export_checkpoint(src, dst, merge_lora=merge_lora, dtype=dtype, save=save_original)
+    if fmt == "coreml":
+        from .coreml import require_coremltools, save_with_coreml_tower
+
+        require_coremltools()  # before the expensive load
+        return export_checkpoint(src, dst, merge_lora=merge_lora, dtype=dtype, save=save_with_coreml_tower)
     from .mlx_runtime import require_mlx
 
     require_mlx()  # before the expensive load
