@@ -1,15 +1,14 @@
-"""Original ml-fastvlm checkpoints: a tiny one is written in the original layout (by inverting the key
-map on a tiny standard model), then converted back; logits must be identical."""
+"""Original ml-fastvlm checkpoints: a tiny one is written in the original layout (by the inverse key map of
+``export --format apple``, whose original-side names mlx-vlm's strict loader checks in test_ship_mlx), then
+converted back; logits must be identical."""
 
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 import torch
 from safetensors.torch import save_file
-from torch import nn
 from transformers import AutoModelForImageTextToText, AutoProcessor, FastVlmForConditionalGeneration
 
 from fastvlm_video.cli import main
@@ -17,55 +16,13 @@ from fastvlm_video.constants import IMAGE_TOKEN
 from fastvlm_video.errors import ConfigError
 from fastvlm_video.model.load import detect_format, load_model, load_tokenizer, video_config_of
 from fastvlm_video.model.tiny import build_tiny_tokenizer, tiny_fastvlm_config
-
-TOWER_INVERSE = (  # timm name -> MCi name, the map of DESIGN.md read backwards
-    (r"^stem\.", "patch_embed."),
-    (r"^final_conv\.", "conv_exp."),
-    (r"\.conv_kxk\.", ".rbr_conv."),
-    (r"\.conv_scale\.", ".rbr_scale."),
-    (r"\.identity\.", ".rbr_skip."),
-    (r"\.large_conv\.", ".lkb_origin."),
-    (r"(\.proj\.0)\.reparam_conv\.", r"\1.lkb_reparam."),
-    (r"\.mlp\.", ".convffn."),
-    (r"\.se\.fc1\.", ".se.reduce."),
-    (r"\.se\.fc2\.", ".se.expand."),
-    (r"\.gamma$", ""),
-)
-
-
-def network_positions(timm_model: nn.Module) -> dict[str, str]:
-    """Where each part of timm's nested stages sits in MCi's flat ``network`` list."""
-    where, i = {}, 0
-    for s, stage in enumerate(timm_model.stages):
-        for part in ("downsample", "pos_emb", "blocks"):
-            if not isinstance(getattr(stage, part), nn.Identity):
-                if part == "pos_emb":  # RepCPE's train-time conv is called "pe" in MCi
-                    where[f"stages.{s}.pos_emb.pos_enc."] = f"network.{i}.pe."
-                where[f"stages.{s}.{part}."] = f"network.{i}."
-                i += 1
-    return where
-
+from fastvlm_video.ship.apple import HEAD_KEY, to_original_state_dict
 
 def to_original_layout(model: FastVlmForConditionalGeneration) -> dict[str, torch.Tensor]:
-    """The standard model's weights under original ml-fastvlm names (plus the unused CLIP head)."""
-    where = network_positions(model.model.vision_tower.timm_model)
-    out = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("model.vision_tower.timm_model."):
-            inner = key.removeprefix("model.vision_tower.timm_model.")
-            prefix = next((p for p in where if inner.startswith(p)), None)
-            if prefix:
-                inner = where[prefix] + inner[len(prefix) :]
-            for pattern, repl in TOWER_INVERSE:
-                inner = re.sub(pattern, repl, inner)
-            key = "model.vision_tower.vision_tower.model." + inner
-        else:
-            key = key.replace("model.language_model.", "model.")
-            key = key.replace("model.multi_modal_projector.linear_1.", "model.mm_projector.0.")
-            key = key.replace("model.multi_modal_projector.linear_2.", "model.mm_projector.2.")
-        out[key] = value.clone().contiguous()
-    out["model.vision_tower.vision_tower.model.head.proj"] = torch.randn(model.config.vision_config.hidden_size, 16)
-    return out
+    """The standard model's weights under original ml-fastvlm names (``export --format apple``'s map), with a random CLIP head."""
+    out = to_original_state_dict(model.state_dict(), (model.config.vision_config.hidden_size, 16))
+    out[HEAD_KEY] = torch.randn(model.config.vision_config.hidden_size, 16)
+    return {k: v.clone().contiguous() for k, v in out.items()}
 
 
 def original_config(model: FastVlmForConditionalGeneration, vocab_size: int) -> dict:
