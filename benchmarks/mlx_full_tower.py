@@ -30,18 +30,30 @@ def main() -> None:
     start = time.time()
     tokenizer = build_tiny_tokenizer()
     image_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    vision = {"model_type": "timm_wrapper", "architecture": "fastvit_mci3", "do_pooling": False, "hidden_size": 3072, "model_args": {"inference_mode": True}}
+    vision = {
+        "model_type": "timm_wrapper",
+        "architecture": "fastvit_mci3",
+        "do_pooling": False,
+        "hidden_size": 3072,
+        "model_args": {"inference_mode": True},
+    }
     text = {"model_type": "qwen2", "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2,
             "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": False}  # fmt: skip
     torch.manual_seed(0)
-    model = FastVlmForConditionalGeneration(FastVlmConfig(vision_config=vision, text_config=text, image_token_index=image_id)).eval()
+    model = FastVlmForConditionalGeneration(
+        FastVlmConfig(vision_config=vision, text_config=text, image_token_index=image_id)
+    ).eval()
     tower = model.model.vision_tower.timm_model
-    tower.load_state_dict(timm.create_model("fastvit_mci3", num_classes=tower.num_classes, inference_mode=True).state_dict())  # timm's init
+    tower.load_state_dict(
+        timm.create_model("fastvit_mci3", num_classes=tower.num_classes, inference_mode=True).state_dict()
+    )  # timm's init
     root = Path(tempfile.mkdtemp())
     save_checkpoint(model, tokenizer, VideoConfig(image_size=128, num_frames=2), root / "std")
     export(root / "std", root / "apple", "apple")
     config = json.loads((root / "apple" / "config.json").read_text())
-    config.pop(mlx_runtime.TOWER_CONFIG_KEY)  # Apple's exact fields only: mlx-vlm's own FastViTHD shape must fit
+    config.pop(
+        mlx_runtime.TOWER_CONFIG_KEY
+    )  # Apple's exact fields only: mlx-vlm's own FastViTHD shape must fit
     (root / "apple" / "config.json").write_text(json.dumps(config))
     convert(str(root / "apple"), mlx_path=str(root / "mlx"))
     mlx_model, _ = mlx_vlm.load(str(root / "mlx"))
@@ -54,7 +66,9 @@ def main() -> None:
     upstream = np.array(mlx_model(apple_ids, mx.array(pixels.numpy()), None).logits[0])
     mlx_runtime.patch_model(mlx_model)
     fixed = np.array(mlx_model(apple_ids, mx.array(pixels.numpy()), None).logits[0])
-    print(f"max |logit| {np.abs(want).max():.3f}; max |mlx - torch|: mlx-vlm as is {np.abs(upstream - want).max():.2e}, patched {np.abs(fixed - want).max():.2e}")
+    print(
+        f"max |logit| {np.abs(want).max():.3f}; max |mlx - torch|: mlx-vlm as is {np.abs(upstream - want).max():.2e}, patched {np.abs(fixed - want).max():.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from fastvlm_video.video_config import VideoConfig
 def logits(model, image_id: int, frames: int = 3) -> torch.Tensor:
     gen = torch.Generator().manual_seed(1)
     ids = torch.randint(0, image_id, (1, 10), generator=gen)
-    ids = torch.cat([ids[:, :3], torch.full((1, 4 * frames), image_id), ids[:, 3:]], dim=1)  # 128 px: 2x2 tokens a frame
+    ids = torch.cat(
+        [ids[:, :3], torch.full((1, 4 * frames), image_id), ids[:, 3:]], dim=1
+    )  # 128 px: 2x2 tokens a frame
     with torch.no_grad():
         return model.eval()(input_ids=ids, pixel_values=torch.rand(frames, 3, 128, 128, generator=gen)).logits
 
@@ -42,13 +44,32 @@ def test_apple_export_round_trips_with_identical_weights_and_logits(standard, tm
     assert main(["export", str(src), str(apple), "--format", "apple"]) == 0
     assert detect_format(apple) == "llava_qwen2"
     config = json.loads((apple / "config.json").read_text())
-    assert config["architectures"] == ["LlavaQwen2ForCausalLM"] and config["mm_vision_tower"] == "mobileclip_l_128"
+    assert (
+        config["architectures"] == ["LlavaQwen2ForCausalLM"]
+        and config["mm_vision_tower"] == "mobileclip_l_128"
+    )
     assert config["image_aspect_ratio"] == "crop" and config["mm_projector_type"] == "mlp2x_gelu"
     weights = load_file(str(apple / "model.safetensors"))
     assert "model.mm_projector.0.weight" in weights and "model.embed_tokens.weight" in weights
-    assert all(k.startswith(("model.vision_tower.vision_tower.model.", "model.layers.", "model.norm.", "model.embed_tokens.", "model.mm_projector.", "lm_head.")) for k in weights)
-    assert any(".network.1.proj.0.lkb_" in k for k in weights) and any(k.endswith(".layer_scale_1") for k in weights)
-    assert any(".rbr_conv." in k for k in weights) == (not model.config.vision_config.model_args.get("inference_mode"))
+    assert all(
+        k.startswith(
+            (
+                "model.vision_tower.vision_tower.model.",
+                "model.layers.",
+                "model.norm.",
+                "model.embed_tokens.",
+                "model.mm_projector.",
+                "lm_head.",
+            )
+        )
+        for k in weights
+    )
+    assert any(".network.1.proj.0.lkb_" in k for k in weights) and any(
+        k.endswith(".layer_scale_1") for k in weights
+    )
+    assert any(".rbr_conv." in k for k in weights) == (
+        not model.config.vision_config.model_args.get("inference_mode")
+    )
     assert torch.count_nonzero(weights[HEAD_KEY]) == 0
     # Apple's tokenizer has no <image>: the prompt's "<image>" is plain text that Apple's code turns into -200.
     apple_tok = AutoTokenizer.from_pretrained(apple)

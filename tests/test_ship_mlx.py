@@ -11,15 +11,15 @@ import pytest
 import torch
 
 pytest.importorskip("mlx_vlm", reason="the mlx extra is not installed (pip install -e '.[mlx]')")
-import mlx.core as mx  # noqa: E402
+import mlx.core as mx
 
-from fastvlm_video.cli import main  # noqa: E402
-from fastvlm_video.infer.predictor import Predictor  # noqa: E402
-from fastvlm_video.media.transforms import to_model_pixels  # noqa: E402
-from fastvlm_video.model.export import save_checkpoint  # noqa: E402
-from fastvlm_video.model.tiny import build_tiny_model  # noqa: E402
-from fastvlm_video.ship import mlx_runtime  # noqa: E402
-from fastvlm_video.video_config import VideoConfig  # noqa: E402
+from fastvlm_video.cli import main
+from fastvlm_video.infer.predictor import Predictor
+from fastvlm_video.media.transforms import to_model_pixels
+from fastvlm_video.model.export import save_checkpoint
+from fastvlm_video.model.tiny import build_tiny_model
+from fastvlm_video.ship import mlx_runtime
+from fastvlm_video.video_config import VideoConfig
 
 QUESTION = "Which direction does the red square move?"
 
@@ -28,7 +28,12 @@ QUESTION = "Which direction does the red square move?"
 def exported(tmp_path_factory, tokenizer):
     """A tiny model with the train-time tower (as training saves it), exported to MLX by the CLI."""
     root = tmp_path_factory.mktemp("mlx")
-    save_checkpoint(build_tiny_model(tokenizer, seed=5), tokenizer, VideoConfig(image_size=128, num_frames=2), root / "std")
+    save_checkpoint(
+        build_tiny_model(tokenizer, seed=5),
+        tokenizer,
+        VideoConfig(image_size=128, num_frames=2),
+        root / "std",
+    )
     assert main(["export", str(root / "std"), str(root / "mlx"), "--format", "mlx"]) == 0
     return root / "std", root / "mlx"
 
@@ -45,7 +50,13 @@ def test_mlx_matches_pytorch(exported, media_folder, media):
     assert (ids == mlx_runtime.IMAGE_INDEX).sum() == frames == prompt.pixel_values.shape[0]
     assert np.array_equal(pixels, to_model_pixels(prompt.pixel_values).numpy())
     with torch.no_grad():
-        want = torch_side.model(input_ids=prompt.input_ids[None], pixel_values=to_model_pixels(prompt.pixel_values)).logits[0].numpy()
+        want = (
+            torch_side.model(
+                input_ids=prompt.input_ids[None], pixel_values=to_model_pixels(prompt.pixel_values)
+            )
+            .logits[0]
+            .numpy()
+        )
     got = np.array(model(mx.array(ids)[None], mx.array(pixels), None).logits[0])
     assert got.shape == want.shape
     assert np.abs(got - want).max() < 1e-4
@@ -65,9 +76,15 @@ def test_upstream_multi_image_merge_is_wrong_and_the_patch_fixes_it(exported, me
 
 
 def test_to_apple_ids_marks_each_frame_once():
-    ids = mlx_runtime.to_apple_ids([1, 9, 9, 9, 9, 2, 9, 9, 9, 9, 9, 9, 9, 9, 3], image_token_id=9, tokens_per_frame=4)
+    ids = mlx_runtime.to_apple_ids(
+        [1, 9, 9, 9, 9, 2, 9, 9, 9, 9, 9, 9, 9, 9, 3], image_token_id=9, tokens_per_frame=4
+    )
     assert ids.tolist() == [1, -200, 2, -200, -200, 3]
-    assert mlx_runtime.to_apple_ids([9, 9, 1], image_token_id=9, tokens_per_frame=1).tolist() == [-200, -200, 1]
+    assert mlx_runtime.to_apple_ids([9, 9, 1], image_token_id=9, tokens_per_frame=1).tolist() == [
+        -200,
+        -200,
+        1,
+    ]
 
 
 def test_quantized_export_loads_and_answers(exported, tmp_path, media_folder):

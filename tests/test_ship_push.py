@@ -8,8 +8,8 @@ import json
 import pytest
 
 from fastvlm_video.cli import main
-from fastvlm_video.ship.push import upload
 from fastvlm_video.errors import ConfigError
+from fastvlm_video.ship.push import upload
 from fastvlm_video.train.args import parse_train_args
 from fastvlm_video.train.run import train
 
@@ -19,8 +19,20 @@ def run_dir(tmp_path_factory, tiny_model_dir, media_folder):
     """A real (short) LoRA-free run: 5 video/image samples + 1 text, frozen tower, 2 frames at 64 px; then evaluate."""
     root = tmp_path_factory.mktemp("push")
     records = [
-        {"id": f"r{i}", "video" if m.endswith(("mp4", "MOV")) else "image": m, "conversations": [{"from": "human", "value": "<image>\nWhere?"}, {"from": "gpt", "value": a}]}
-        for i, (m, a) in enumerate([("left.mp4", "left"), ("up.MOV", "up"), ("left.mp4", "left"), ("still.png", "still"), ("up.MOV", "up")])
+        {
+            "id": f"r{i}",
+            "video" if m.endswith(("mp4", "MOV")) else "image": m,
+            "conversations": [{"from": "human", "value": "<image>\nWhere?"}, {"from": "gpt", "value": a}],
+        }
+        for i, (m, a) in enumerate(
+            [
+                ("left.mp4", "left"),
+                ("up.MOV", "up"),
+                ("left.mp4", "left"),
+                ("still.png", "still"),
+                ("up.MOV", "up"),
+            ]
+        )
     ] + [{"id": "t", "conversations": [{"from": "human", "value": "Say hi"}, {"from": "gpt", "value": "hi"}]}]
     (root / "train.json").write_text(json.dumps(records))
     (root / "val.json").write_text(json.dumps(records[:2]))
@@ -31,7 +43,25 @@ def run_dir(tmp_path_factory, tiny_model_dir, media_folder):
         "--save_strategy", "no", "--report_to", "none", "--use_cpu", "--disable_tqdm", "true",
     ]  # fmt: skip
     train(*parse_train_args(args))
-    assert main(["evaluate", "--model", str(root / "model"), "--data", str(root / "val.json"), "--media_folder", str(media_folder), "--out", str(root / "eval"), "--no_semantic", "--max_new_tokens", "4"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(root / "model"),
+                "--data",
+                str(root / "val.json"),
+                "--media_folder",
+                str(media_folder),
+                "--out",
+                str(root / "eval"),
+                "--no_semantic",
+                "--max_new_tokens",
+                "4",
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -48,17 +78,25 @@ def test_dry_run_writes_the_upload_folder_and_a_card_with_the_runs_facts(run_dir
     assert "Training: full; LLM full, projector full, vision tower frozen" in card
     assert "| train | 6 | 4 | 1 | 1 | 4 |" in card and "| validation | 2 | 2 | 0 | 0 | 2 |" in card
     assert "Classes (training answers): hi (1), left (2), still (1), up (2)" in card
-    assert "| num_frames | 2 |" in card and "| image_size | 64 |" in card and "| tokens per frame | 1 |" in card
+    assert (
+        "| num_frames | 2 |" in card and "| image_size | 64 |" in card and "| tokens per frame | 1 |" in card
+    )
     assert summary["data"]["train"]["classes"] == {"hi": 1, "left": 2, "still": 1, "up": 2}
     assert f"| accuracy | {metrics['accuracy']:.4g} |" in card
-    assert "fastvlm-video predict --model tiny-video" in card and "AutoModelForImageTextToText" in card and "--format mlx" in card
-    assert main(["push", str(model), "--repo", "me/tiny-video", "--dry_run", "--out", str(out)]) == 1  # never over a folder
+    assert (
+        "fastvlm-video predict --model tiny-video" in card
+        and "AutoModelForImageTextToText" in card
+        and "--format mlx" in card
+    )
+    assert (
+        main(["push", str(model), "--repo", "me/tiny-video", "--dry_run", "--out", str(out)]) == 1
+    )  # never over a folder
 
 
 def test_missing_token_is_one_clear_error(run_dir, monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # no stored token either
-    import huggingface_hub.constants as constants
+    from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "token"))
     assert main(["push", str(run_dir / "model"), "--repo", "me/x"]) == 1
@@ -69,4 +107,6 @@ def test_no_network_is_one_clear_error(run_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
     (tmp_path / "f").mkdir()
     with pytest.raises(ConfigError, match="cannot upload me/x"):
-        upload(tmp_path / "f", "me/x", private=True)  # the tests run with HF_HUB_OFFLINE=1: refused before any connection
+        upload(
+            tmp_path / "f", "me/x", private=True
+        )  # the tests run with HF_HUB_OFFLINE=1: refused before any connection

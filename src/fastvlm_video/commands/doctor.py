@@ -12,7 +12,9 @@ HELP = "check the setup: versions, decoders, devices, disk, a tiny smoke run"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default=".", help="folder where runs and checkpoints will go (its free disk is checked)")
+    parser.add_argument(
+        "--out", default=".", help="folder where runs and checkpoints will go (its free disk is checked)"
+    )
     parser.add_argument("--no_smoke", action="store_true", help="skip the tiny-model smoke run (~10 s)")
 
 

@@ -18,9 +18,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("dir", help="checkpoint directory (standard, original or LoRA adapter)")
     parser.add_argument("--repo", required=True, help="Hub repository, e.g. me/my-model")
     parser.add_argument("--private", action="store_true", help="create the repository private")
-    parser.add_argument("--dry_run", action="store_true", help="write the upload folder and card, upload nothing")
-    parser.add_argument("--out", help="where the upload folder goes (default: DIR-hub with --dry_run, a temporary folder otherwise)")
-    parser.add_argument("--base_model", help="the base model's Hub id for the card (default: from training_summary.json)")
+    parser.add_argument(
+        "--dry_run", action="store_true", help="write the upload folder and card, upload nothing"
+    )
+    parser.add_argument(
+        "--out",
+        help="where the upload folder goes (default: DIR-hub with --dry_run, a temporary folder otherwise)",
+    )
+    parser.add_argument(
+        "--base_model", help="the base model's Hub id for the card (default: from training_summary.json)"
+    )
 
 
 def run(args) -> int:

@@ -38,7 +38,9 @@ def network_positions(tower_keys: list[str]) -> dict[str, str]:
     The inverse of ``convert.tower_key``: stages in order, each contributing its downsample, its
     positional conv (RepCPE, attention stages only) and its blocks, when present.
     """
-    present = {(int(m.group(1)), m.group(2)) for k in tower_keys if (m := re.match(r"stages\.(\d+)\.(\w+)\.", k))}
+    present = {
+        (int(m.group(1)), m.group(2)) for k in tower_keys if (m := re.match(r"stages\.(\d+)\.(\w+)\.", k))
+    }
     where, index = {}, 0
     for stage in sorted({s for s, _ in present}):
         for part in PARTS:
@@ -52,7 +54,9 @@ def network_positions(tower_keys: list[str]) -> dict[str, str]:
 
 def original_tower_key(key: str, where: dict[str, str]) -> str:
     """One timm tower key (prefix removed) -> its MCi name."""
-    prefix = next((p for p in where if key.startswith(p)), None)  # "pos_emb.pos_enc." is listed before "pos_emb."
+    prefix = next(
+        (p for p in where if key.startswith(p)), None
+    )  # "pos_emb.pos_enc." is listed before "pos_emb."
     if prefix is not None:
         key = where[prefix] + key[len(prefix) :]
     return convert.rename(key, convert.TOWER_NAMES, reverse=True)
@@ -71,7 +75,9 @@ def original_key_map(keys: list[str]) -> dict[str, str]:
     return out
 
 
-def to_original_state_dict(state_dict: dict[str, torch.Tensor], head_shape: tuple[int, int]) -> dict[str, torch.Tensor]:
+def to_original_state_dict(
+    state_dict: dict[str, torch.Tensor], head_shape: tuple[int, int]
+) -> dict[str, torch.Tensor]:
     """Rename every key to Apple's names; add the (unused, zero) tower head that Apple's code builds.
 
     Raises ``ConfigError`` naming every key whose name does not come back unchanged through ``convert``
@@ -79,7 +85,11 @@ def to_original_state_dict(state_dict: dict[str, torch.Tensor], head_shape: tupl
     """
     names = original_key_map(list(state_dict))
     back = convert.key_map(list(names))  # {standard: original}, as `convert` reads the export
-    wrong = sorted(f"{std} -> {orig} -> {back.get(std, 'dropped')}" for orig, std in names.items() if back.get(std) != orig)
+    wrong = sorted(
+        f"{std} -> {orig} -> {back.get(std, 'dropped')}"
+        for orig, std in names.items()
+        if back.get(std) != orig
+    )
     unknown = sorted(std for orig, std in names.items() if orig == std and std != "lm_head.weight")
     if wrong or unknown:
         raise ConfigError(
@@ -92,7 +102,7 @@ def to_original_state_dict(state_dict: dict[str, torch.Tensor], head_shape: tupl
     return out
 
 
-def original_config(model, video: VideoConfig, vocab_size: int, eos_token_id: int) -> dict:
+def original_config(model, tokenizer, video: VideoConfig, vocab_size: int) -> dict:
     """Apple's ``llava_qwen2`` config: Qwen2 fields at the top level plus the LLaVA ``mm_*`` fields."""
     text = model.config.text_config.to_dict()
     rope = text.get("rope_parameters") or {}
@@ -109,7 +119,7 @@ def original_config(model, video: VideoConfig, vocab_size: int, eos_token_id: in
         model_type=convert.ORIGINAL_MODEL_TYPE,
         rope_theta=rope.get("rope_theta", text.get("rope_theta", 1000000.0)),
         vocab_size=vocab_size,
-        eos_token_id=eos_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
         torch_dtype=str(model.dtype).removeprefix("torch."),
         use_cache=True,
         mm_hidden_size=tower.hidden_size,
@@ -121,13 +131,17 @@ def original_config(model, video: VideoConfig, vocab_size: int, eos_token_id: in
         mm_use_im_patch_token=False,
         mm_patch_merge_type="flat",
         image_aspect_ratio="pad" if video.aspect == "pad" else "crop",
-        tokenizer_model_max_length=model.config.text_config.max_position_embeddings,
+        tokenizer_model_max_length=min(
+            tokenizer.model_max_length, model.config.text_config.max_position_embeddings
+        ),  # mlx-vlm cuts prompts here
         tokenizer_padding_side="right",
         tune_mm_mlp_adapter=False,
         unfreeze_mm_vision_tower=True,
         use_mm_proj=True,
         # Not Apple's: the tower's shape, for loaders that cannot read it from the weights (ship.mlx_runtime).
-        fastvlm_video_tower={k: tower.model_args[k] for k in ("layers", "embed_dims") if k in tower.model_args},
+        fastvlm_video_tower={
+            k: tower.model_args[k] for k in ("layers", "embed_dims") if k in tower.model_args
+        },
     )
     return config
 
@@ -138,14 +152,19 @@ def strip_image_token(directory: Path) -> None:
     data = json.loads(path.read_text())
     ids = [t["id"] for t in data["added_tokens"] if t["content"] == IMAGE_TOKEN]
     if data["model"].get("vocab", {}).get(IMAGE_TOKEN) is not None:
-        raise ConfigError(f"{IMAGE_TOKEN} is part of the tokenizer's own vocabulary: Apple's layout cannot drop it")
+        raise ConfigError(
+            f"{IMAGE_TOKEN} is part of the tokenizer's own vocabulary: Apple's layout cannot drop it"
+        )
     data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] != IMAGE_TOKEN]
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2))
     config_path = directory / "tokenizer_config.json"
     config = json.loads(config_path.read_text())
     for i in ids:
         config.get("added_tokens_decoder", {}).pop(str(i), None)
-    for field in ("extra_special_tokens", "model_specific_special_tokens"):  # transformers re-adds tokens named there
+    for field in (
+        "extra_special_tokens",
+        "model_specific_special_tokens",
+    ):  # transformers re-adds tokens named there
         extra = config.get(field)
         if isinstance(extra, dict):
             config[field] = {k: v for k, v in extra.items() if v != IMAGE_TOKEN}
@@ -162,14 +181,22 @@ def save_original(model, tokenizer, video: VideoConfig, out: str | Path) -> Path
     out.mkdir(parents=True, exist_ok=True)
     model_args = model.config.vision_config.model_args or {}
     if model.config.vision_config.architecture != "fastvit_mci3":
-        raise ConfigError(f"vision tower {model.config.vision_config.architecture!r}: Apple's layout holds FastViTHD (fastvit_mci3) only")
+        raise ConfigError(
+            f"vision tower {model.config.vision_config.architecture!r}: Apple's layout holds FastViTHD (fastvit_mci3) only"
+        )
+    if video.aspect == "resize":
+        logger.warning(
+            "aspect 'resize' (squash) has no equivalent in Apple's code (pad or crop): its own preprocessing will differ; video_config.json keeps 'resize'"
+        )
     state_dict = model.state_dict()
     if model.config.text_config.tie_word_embeddings:
         state_dict.pop("lm_head.weight", None)
     weights = to_original_state_dict(state_dict, (model.config.vision_config.hidden_size, HEAD_DIM))
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     vocab = weights["model.embed_tokens.weight"].shape[0]
-    (out / "config.json").write_text(json.dumps(original_config(model, video, vocab, tokenizer.convert_tokens_to_ids(IM_END)), indent=2) + "\n")
+    (out / "config.json").write_text(
+        json.dumps(original_config(model, tokenizer, video, vocab), indent=2) + "\n"
+    )
     model.generation_config.save_pretrained(str(out))
     processor = make_processor(tokenizer, video.image_size)
     processor.image_processor.save_pretrained(str(out))  # preprocessor_config.json: CLIP, mean 0, std 1

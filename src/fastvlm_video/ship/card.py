@@ -48,15 +48,22 @@ def model_card(model_dir: str | Path, repo: str, base_model: str | None = None) 
     summary = read_summary(model_dir) or {}
     video = video_config_of(model_dir)
     base = base_model or summary.get("base_model") or (adapter_base(model_dir) if fmt == "lora" else None)
-    hub_base = base if base and not Path(base).exists() and base.count("/") == 1 else None  # only a Hub id is metadata
-    meta = ["---", "library_name: " + ("peft" if fmt == "lora" else "transformers"), "pipeline_tag: video-text-to-text"]
+    hub_base = (
+        base if base and not Path(base).exists() and base.count("/") == 1 else None
+    )  # only a Hub id is metadata
+    meta = [
+        "---",
+        "library_name: " + ("peft" if fmt == "lora" else "transformers"),
+        "pipeline_tag: video-text-to-text",
+    ]
     meta += [f"base_model: {hub_base}"] if hub_base else []
     meta += ["tags:", "- fastvlm", "- fastvlm-video", "- video", "---", ""]
     out = meta + [f"# {repo.split('/')[-1]}", ""]
     out += [
         f"FastVLM (FastViTHD vision tower + Qwen2) fine-tuned on video with [fastvlm-video](https://pypi.org/project/fastvlm-video/): "
         f"a video is {video.num_frames} frames sampled {video.frame_sampling}ly, each frame an image of {video.image_size} px "
-        f"({video.tokens_per_frame} visual tokens). Format: `{fmt}`" + (" (a LoRA adapter: needs its base model)." if fmt == "lora" else "."),
+        f"({video.tokens_per_frame} visual tokens). Format: `{fmt}`"
+        + (" (a LoRA adapter: needs its base model)." if fmt == "lora" else "."),
         "",
         f"- Base model: `{base or 'unknown (no training_summary.json)'}`",
     ]
@@ -64,27 +71,66 @@ def model_card(model_dir: str | Path, repo: str, base_model: str | None = None) 
         trained = summary["trained"]
         lora = summary.get("lora")
         out += [
-            f"- Training: {summary['method']}" + (f" (r={lora['r']}, alpha={lora['alpha']}, targets {lora['target_modules']})" if lora else "")
+            f"- Training: {summary['method']}"
+            + (f" (r={lora['r']}, alpha={lora['alpha']}, targets {lora['target_modules']})" if lora else "")
             + f"; LLM {trained['llm']}, projector {trained['projector']}, vision tower {trained['vision_tower']}",
             f"- Epochs {_number(summary['epochs'])}, learning rate {_number(summary['learning_rate'])}, final train loss "
-            f"{_number(summary['train_loss'])}" + (f", validation loss {_number(summary['eval_loss'])}" if summary.get("eval_loss") is not None else ""),
+            f"{_number(summary['train_loss'])}"
+            + (
+                f", validation loss {_number(summary['eval_loss'])}"
+                if summary.get("eval_loss") is not None
+                else ""
+            ),
             "",
             "## Data",
             "",
         ]
         rows = [["split", "samples", "videos", "images", "text only", "distinct answers"]]
         for split, data in summary["data"].items():
-            rows.append([split, data["samples"], data["videos"], data["images"], data["text_only"], data["distinct_answers"]])
+            rows.append(
+                [
+                    split,
+                    data["samples"],
+                    data["videos"],
+                    data["images"],
+                    data["text_only"],
+                    data["distinct_answers"],
+                ]
+            )
         out += [_table(rows), ""]
         classes = summary["data"]["train"].get("classes")
         if classes:
-            out += ["Classes (training answers): " + ", ".join(f"{name} ({count})" for name, count in classes.items()), ""]
-    out += ["## Video settings", "", _table([["setting", "value"]] + [[k, v] for k, v in vars(video).items()] + [["tokens per frame", video.tokens_per_frame]]), ""]
+            out += [
+                "Classes (training answers): "
+                + ", ".join(f"{name} ({count})" for name, count in classes.items()),
+                "",
+            ]
+    out += [
+        "## Video settings",
+        "",
+        _table(
+            [["setting", "value"]]
+            + [[k, v] for k, v in vars(video).items()]
+            + [["tokens per frame", video.tokens_per_frame]]
+        ),
+        "",
+    ]
     metrics = latest_metrics(model_dir)
     if metrics:
         path, values = metrics
-        numbers = [[k, _number(v)] for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        out += ["## Evaluation", "", f"Latest `fastvlm-video evaluate` ({path.parent.name}/{path.name}):", "", _table([["metric", "value"]] + numbers), ""]
+        numbers = [
+            [k, _number(v)]
+            for k, v in values.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+        out += [
+            "## Evaluation",
+            "",
+            f"Latest `fastvlm-video evaluate` ({path.parent.name}/{path.name}):",
+            "",
+            _table([["metric", "value"]] + numbers),
+            "",
+        ]
     out += usage(repo, video.num_frames)
     return "\n".join(out) + "\n"
 
@@ -108,7 +154,7 @@ def usage(repo: str, frames: int) -> list[str]:
         "from transformers import AutoModelForImageTextToText, AutoProcessor",
         f'model = AutoModelForImageTextToText.from_pretrained("{repo}")',
         f'processor = AutoProcessor.from_pretrained("{repo}")',
-        f'frames = [...]  # {frames} PIL images sampled uniformly from the video',
+        f"frames = [...]  # {frames} PIL images sampled uniformly from the video",
         'messages = [{"role": "user", "content": [{"type": "image"}] * len(frames) + [{"type": "text", "text": "What happens?"}]}]',
         "prompt = processor.apply_chat_template(messages, add_generation_prompt=True)",
         'inputs = processor(images=frames, text=prompt, return_tensors="pt")',

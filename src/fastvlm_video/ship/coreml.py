@@ -39,7 +39,9 @@ def require_coremltools():
     try:
         import coremltools
     except ImportError as exc:
-        raise ConfigError(f"coremltools is not installed ({exc}): pip install 'fastvlm-video[coreml]'") from exc
+        raise ConfigError(
+            f"coremltools is not installed ({exc}): pip install 'fastvlm-video[coreml]'"
+        ) from exc
     return coremltools
 
 

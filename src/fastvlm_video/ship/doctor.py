@@ -50,11 +50,18 @@ def _at_least(version: str, minimum: str) -> bool:
 
 
 def check_versions() -> Iterator[Check]:
-    yield Check("OK" if sys.version_info >= (3, 10) else "FAIL", "python", platform.python_version(), "" if sys.version_info >= (3, 10) else "use Python >= 3.10")
+    yield Check(
+        "OK" if sys.version_info >= (3, 10) else "FAIL",
+        "python",
+        platform.python_version(),
+        "" if sys.version_info >= (3, 10) else "use Python >= 3.10",
+    )
     for dist, minimum in REQUIRED.items():
         version = _version(dist)
         if version is None:
-            yield Check("FAIL", dist, "not installed", f"pip install 'fastvlm-video' (needs {dist}>={minimum})")
+            yield Check(
+                "FAIL", dist, "not installed", f"pip install 'fastvlm-video' (needs {dist}>={minimum})"
+            )
         elif not _at_least(version, minimum):
             yield Check("FAIL", dist, version, f"pip install -U '{dist}>={minimum}'")
         else:
@@ -62,7 +69,11 @@ def check_versions() -> Iterator[Check]:
     try:
         import av
 
-        ffmpeg = ", ".join(f"{k} {'.'.join(map(str, v))}" for k, v in sorted(av.library_versions.items()) if k in ("libavcodec", "libavformat"))
+        ffmpeg = ", ".join(
+            f"{k} {'.'.join(map(str, v))}"
+            for k, v in sorted(av.library_versions.items())
+            if k in ("libavcodec", "libavformat")
+        )
         yield Check("OK", "ffmpeg", f"PyAV's own FFmpeg: {ffmpeg}")
     except ImportError:
         pass
@@ -75,11 +86,26 @@ def check_versions() -> Iterator[Check]:
         yield Check("OK", "decord", f"none for {sys.platform}/{platform.machine()} (PyAV decodes everything)")
     mlx, mlx_vlm = _version("mlx"), _version("mlx-vlm")
     if mlx and mlx_vlm:
-        yield Check("OK", "mlx", f"mlx {mlx}, mlx-vlm {mlx_vlm}" + ("" if mlx_vlm == "0.7.10" else " (export --format mlx is tested with mlx-vlm 0.7.10)"))
+        yield Check(
+            "OK",
+            "mlx",
+            f"mlx {mlx}, mlx-vlm {mlx_vlm}"
+            + ("" if mlx_vlm == "0.7.10" else " (export --format mlx is tested with mlx-vlm 0.7.10)"),
+        )
     else:
-        yield Check("WARN", "mlx", "not installed (only for export --format mlx / running on a Mac)", "pip install 'fastvlm-video[mlx]'")
+        yield Check(
+            "WARN",
+            "mlx",
+            "not installed (only for export --format mlx / running on a Mac)",
+            "pip install 'fastvlm-video[mlx]'",
+        )
     hub = _version("huggingface_hub")
-    yield Check("OK" if hub else "WARN", "hub", f"huggingface_hub {hub}" if hub else "not installed", "" if hub else "pip install huggingface_hub (for push)")
+    yield Check(
+        "OK" if hub else "WARN",
+        "hub",
+        f"huggingface_hub {hub}" if hub else "not installed",
+        "" if hub else "pip install huggingface_hub (for push)",
+    )
 
 
 def check_decoders(clip: Path) -> Iterator[Check]:
@@ -93,14 +119,21 @@ def check_decoders(clip: Path) -> Iterator[Check]:
             continue
         fix = f"pip install --force-reinstall {'av' if backend == 'pyav' else backend}, or use --video_backend with another one"
         try:
-            frames = load_video_tensor(clip, num_frames=4, image_size=64, aspect="resize", backend=backend).frames
-        except Exception as exc:  # a decoder that fails is what this check reports
+            frames = load_video_tensor(
+                clip, num_frames=4, image_size=64, aspect="resize", backend=backend
+            ).frames
+        except Exception as exc:  # noqa: BLE001 - a decoder that fails is what this check reports
             yield Check("FAIL", f"decode/{backend}", f"{type(exc).__name__}: {exc}", fix)
             continue
         numbers = [frame_number_of(f.permute(1, 2, 0).numpy()) for f in frames]
         first = first or numbers
         ok = numbers == sorted(set(numbers)) and len(numbers) == 4 and numbers == first
-        yield Check("OK" if ok else "FAIL", f"decode/{backend}", f"frames {numbers} of a 40-frame H.264 clip", "" if ok else fix)
+        yield Check(
+            "OK" if ok else "FAIL",
+            f"decode/{backend}",
+            f"frames {numbers} of a 40-frame H.264 clip",
+            "" if ok else fix,
+        )
 
 
 def check_devices() -> Iterator[Check]:
@@ -108,16 +141,30 @@ def check_devices() -> Iterator[Check]:
     import torch
 
     memory = psutil.virtual_memory()
-    yield Check("OK", "cpu", f"{os.cpu_count()} cores, {memory.total / 2**30:.0f} GiB RAM ({memory.available / 2**30:.0f} GiB free), torch threads {torch.get_num_threads()}")
+    yield Check(
+        "OK",
+        "cpu",
+        f"{os.cpu_count()} cores, {memory.total / 2**30:.0f} GiB RAM ({memory.available / 2**30:.0f} GiB free), torch threads {torch.get_num_threads()}",
+    )
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             free, total = torch.cuda.mem_get_info(i)
             bf16 = torch.cuda.is_bf16_supported()
-            yield Check("OK" if bf16 else "WARN", f"cuda:{i}", f"{torch.cuda.get_device_name(i)}, {total / 2**30:.0f} GiB ({free / 2**30:.0f} GiB free)", "" if bf16 else "no bf16: train with --fp16")
+            yield Check(
+                "OK" if bf16 else "WARN",
+                f"cuda:{i}",
+                f"{torch.cuda.get_device_name(i)}, {total / 2**30:.0f} GiB ({free / 2**30:.0f} GiB free)",
+                "" if bf16 else "no bf16: train with --fp16",
+            )
     elif torch.backends.mps.is_available():
         yield Check("OK", "mps", "Apple GPU (Metal): predict/evaluate run on it; MLX export for speed")
     else:
-        yield Check("WARN", "gpu", f"none (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})", "fine for the demo and tests; training a real model needs a CUDA GPU")
+        yield Check(
+            "WARN",
+            "gpu",
+            f"none (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})",
+            "fine for the demo and tests; training a real model needs a CUDA GPU",
+        )
 
 
 def check_disk(out: Path) -> Check:
@@ -126,7 +173,12 @@ def check_disk(out: Path) -> Check:
     if free < 2:
         return Check("FAIL", "disk", f"{free:.1f} GiB free in {probe}", "free space or choose another --out")
     status = "OK" if free >= MIN_FREE_GB else "WARN"
-    return Check(status, "disk", f"{free:.0f} GiB free in {probe}", "" if status == "OK" else f"checkpoints of a 0.5B model need ~{MIN_FREE_GB} GiB")
+    return Check(
+        status,
+        "disk",
+        f"{free:.0f} GiB free in {probe}",
+        "" if status == "OK" else f"checkpoints of a 0.5B model need ~{MIN_FREE_GB} GiB",
+    )
 
 
 def smoke_run(clip: Path, workdir: Path) -> Check:
@@ -147,20 +199,43 @@ def smoke_run(clip: Path, workdir: Path) -> Check:
         model = build_tiny_model(tokenizer, seed=0)
         video = VideoConfig(num_frames=4, image_size=64)
         frames, _ = load_media(MediaRef(str(clip), "video"), video)
-        encoded = ChatEncoder(tokenizer, video.tokens_per_frame).encode([Message("user", "<image>\nWhere?"), Message("assistant", "left")], [frames.shape[0]])
-        batch = Collator(tokenizer.pad_token_id)([{"input_ids": torch.tensor(encoded.input_ids), "labels": torch.tensor(encoded.labels), "pixel_values": frames}])
+        encoded = ChatEncoder(tokenizer, video.tokens_per_frame).encode(
+            [Message("user", "<image>\nWhere?"), Message("assistant", "left")], [frames.shape[0]]
+        )
+        batch = Collator(tokenizer.pad_token_id)(
+            [
+                {
+                    "input_ids": torch.tensor(encoded.input_ids),
+                    "labels": torch.tensor(encoded.labels),
+                    "pixel_values": frames,
+                }
+            ]
+        )
         batch.pop("skipped")
         loss = model(**batch).loss
         loss.backward()
         save_checkpoint(model, tokenizer, video, workdir / "tiny")
-        answer = Predictor.from_pretrained(workdir / "tiny", device="cpu").ask(clip, "Where?", max_new_tokens=2)
-        return Check("OK", "smoke run", f"tiny model: decode + train step (loss {loss.item():.2f}) + save + load + generate ({answer!r})")
+        answer = Predictor.from_pretrained(workdir / "tiny", device="cpu").ask(
+            clip, "Where?", max_new_tokens=2
+        )
+        return Check(
+            "OK",
+            "smoke run",
+            f"tiny model: decode + train step (loss {loss.item():.2f}) + save + load + generate ({answer!r})",
+        )
     except Exception as exc:  # the smoke run reports whatever breaks
         logger.debug("smoke run failed", exc_info=True)
-        return Check("FAIL", "smoke run", f"{type(exc).__name__}: {exc}", "run `fastvlm-video -v doctor` for the traceback; report it with this output")
+        return Check(
+            "FAIL",
+            "smoke run",
+            f"{type(exc).__name__}: {exc}",
+            "run `fastvlm-video -v doctor` for the traceback; report it with this output",
+        )
 
 
-def run_checks(out: str | Path = ".", smoke: bool = True, report: Callable[[Check], None] = lambda c: None) -> list[Check]:
+def run_checks(
+    out: str | Path = ".", smoke: bool = True, report: Callable[[Check], None] = lambda c: None
+) -> list[Check]:
     """All checks in order; ``report`` sees each as it finishes."""
     from ..demo.synthetic import numbered_frames, write_video
 

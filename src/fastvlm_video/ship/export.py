@@ -57,7 +57,14 @@ def to_mlx(apple_dir: str | Path, dst: str | Path, quantize: int | None = None) 
     return Path(dst)
 
 
-def export(src: str | Path, dst: str | Path, fmt: str = "standard", merge_lora: bool = False, dtype: str = "auto", quantize: int | None = None) -> Path:
+def export(
+    src: str | Path,
+    dst: str | Path,
+    fmt: str = "standard",
+    merge_lora: bool = False,
+    dtype: str = "auto",
+    quantize: int | None = None,
+) -> Path:
     """Write ``src`` as ``fmt``: ``standard`` (fast_vlm), ``apple`` (llava_qwen2), ``mlx`` (mlx-vlm) or ``coreml`` (Apple + Core ML tower)."""
     if fmt not in FORMATS:
         raise ConfigError(f"format {fmt!r}: choose one of {FORMATS}")
@@ -76,5 +83,7 @@ def export(src: str | Path, dst: str | Path, fmt: str = "standard", merge_lora: 
 
     require_mlx()  # before the expensive load
     with tempfile.TemporaryDirectory(prefix="fastvlm-apple-") as tmp:
-        apple = export_checkpoint(src, Path(tmp) / "apple", merge_lora=merge_lora, dtype=dtype, save=save_for_mlx)
+        apple = export_checkpoint(
+            src, Path(tmp) / "apple", merge_lora=merge_lora, dtype=dtype, save=save_for_mlx
+        )
         return to_mlx(apple, dst, quantize)

@@ -36,7 +36,7 @@ from ..data.dataset import load_media
 from ..data.records import MediaRef, Message
 from ..media.transforms import to_model_pixels
 from ..media.video import is_video_file
-from ..model.convert import original_tokenizer
+from ..model.convert import original_tokenizer, original_video_config
 from ..video_config import VideoConfig
 
 logger = logging.getLogger(__name__)
@@ -49,11 +49,13 @@ def require_mlx():
     """Import mlx-vlm, or raise one clear error saying how to install it."""
     try:
         import mlx.core as mx  # noqa: F401
-        import mlx_vlm  # noqa: F401
+        import mlx_vlm
     except ImportError as exc:
         from ..errors import ConfigError
 
-        raise ConfigError(f"MLX is not installed ({exc}): pip install 'fastvlm-video[mlx]' (on a Mac: pip install mlx mlx-vlm==0.7.10)") from exc
+        raise ConfigError(
+            f"MLX is not installed ({exc}): pip install 'fastvlm-video[mlx]' (on a Mac: pip install mlx mlx-vlm==0.7.10)"
+        ) from exc
     return mlx_vlm
 
 
@@ -89,7 +91,9 @@ def merge_image_features(self, image_features, input_ids, mask=None):
             keep = np.array(mask[b]).astype(bool)
             ids = ids[keep]
         positions = np.flatnonzero(ids == IMAGE_INDEX)
-        pieces = mx.split(embed(mx.array(ids[ids != IMAGE_INDEX])), [int(p) - i for i, p in enumerate(positions)])
+        pieces = mx.split(
+            embed(mx.array(ids[ids != IMAGE_INDEX])), [int(p) - i for i, p in enumerate(positions)]
+        )
         parts = []
         for i, piece in enumerate(pieces):
             parts.append(piece)
@@ -117,7 +121,11 @@ def load(model_dir: str | Path):
     with tower_shape(model_dir):
         model, _ = mlx_vlm.load(str(model_dir))
     patch_model(model)
-    return model, original_tokenizer(model_dir), VideoConfig.load(model_dir) or VideoConfig()
+    return (
+        model,
+        original_tokenizer(model_dir),
+        VideoConfig.load(model_dir) or original_video_config(model_dir),
+    )
 
 
 def to_apple_ids(input_ids: Sequence[int], image_token_id: int, tokens_per_frame: int) -> np.ndarray:
@@ -138,11 +146,17 @@ def prompt_inputs(tokenizer, video: VideoConfig, question: str, media_path: str 
     Each frame's run of ``tokens_per_frame`` image tokens becomes one -200 marker (Apple's ids);
     a 1-frame image or a video of any length works the same way.
     """
-    media = [] if media_path is None else [MediaRef(str(media_path), "video" if is_video_file(media_path) else "image")]
+    media = (
+        []
+        if media_path is None
+        else [MediaRef(str(media_path), "video" if is_video_file(media_path) else "image")]
+    )
     text = question if not media or IMAGE_TOKEN in question else f"{IMAGE_TOKEN}\n{question}"
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
     frames = [load_media(ref, video)[0] for ref in media]
-    encoded = encoder.encode([Message("user", text)], [f.shape[0] for f in frames], add_generation_prompt=True)
+    encoded = encoder.encode(
+        [Message("user", text)], [f.shape[0] for f in frames], add_generation_prompt=True
+    )
     ids = to_apple_ids(encoded.input_ids, encoder.image_token_id, video.tokens_per_frame)
     pixels = to_model_pixels(torch.cat(frames)).numpy() if frames else None
     return ids, pixels
@@ -156,7 +170,9 @@ def greedy(model, tokenizer, ids: np.ndarray, pixels, max_tokens: int = 64) -> l
     stop = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pixel_values = None if pixels is None else mx.array(np.asarray(pixels, dtype=np.float32))
     out = []
-    for token, _ in generate_step(mx.array(ids)[None], model, pixel_values, None, max_tokens=max_tokens, temperature=0.0):
+    for token, _ in generate_step(
+        mx.array(ids)[None], model, pixel_values, None, max_tokens=max_tokens, temperature=0.0
+    ):
         token = int(token.item() if hasattr(token, "item") else token)
         if token == stop:
             break
@@ -168,4 +184,6 @@ def ask(model_dir: str | Path, media_path: str | Path | None, question: str, max
     """One question about one video or image with MLX: the same prompt and pixels as PyTorch predict."""
     model, tokenizer, video = load(model_dir)
     ids, pixels = prompt_inputs(tokenizer, video, question, media_path)
-    return tokenizer.decode(greedy(model, tokenizer, ids, pixels, max_tokens), skip_special_tokens=True).strip()
+    return tokenizer.decode(
+        greedy(model, tokenizer, ids, pixels, max_tokens), skip_special_tokens=True
+    ).strip()

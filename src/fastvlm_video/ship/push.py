@@ -22,7 +22,14 @@ LEFT_OUT = ("training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt", "t
 
 
 def files_to_upload(model_dir: Path) -> list[Path]:
-    return sorted(p for p in model_dir.iterdir() if p.is_file() and p.name not in LEFT_OUT and not p.name.startswith(("rng_state", ".")) and p.name != "README.md")
+    return sorted(
+        p
+        for p in model_dir.iterdir()
+        if p.is_file()
+        and p.name not in LEFT_OUT
+        and not p.name.startswith(("rng_state", "."))
+        and p.name != "README.md"
+    )
 
 
 def stage(model_dir: str | Path, out: str | Path, repo: str, base_model: str | None = None) -> Path:
@@ -45,7 +52,9 @@ def require_token() -> None:
     from huggingface_hub import get_token
 
     if not get_token():
-        raise ConfigError("no Hugging Face token: run `hf auth login` or set HF_TOKEN (a token with write access), then push again")
+        raise ConfigError(
+            "no Hugging Face token: run `hf auth login` or set HF_TOKEN (a token with write access), then push again"
+        )
 
 
 def upload(folder: Path, repo: str, private: bool) -> str:
@@ -57,13 +66,24 @@ def upload(folder: Path, repo: str, private: bool) -> str:
     api = HfApi()
     try:
         url = api.create_repo(repo, private=private, exist_ok=True, repo_type="model")
-        api.upload_folder(folder_path=str(folder), repo_id=repo, repo_type="model", commit_message="Upload with fastvlm-video push")
+        api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo,
+            repo_type="model",
+            commit_message="Upload with fastvlm-video push",
+        )
     except OfflineModeIsEnabled as exc:
-        raise ConfigError(f"cannot upload {repo}: HF_HUB_OFFLINE is set ({exc}); unset it and push again") from exc
+        raise ConfigError(
+            f"cannot upload {repo}: HF_HUB_OFFLINE is set ({exc}); unset it and push again"
+        ) from exc
     except HfHubHTTPError as exc:
-        raise ConfigError(f"cannot upload {repo}: the Hub refused ({str(exc).splitlines()[0]}); check the token's write access and the repo name") from exc
+        raise ConfigError(
+            f"cannot upload {repo}: the Hub refused ({str(exc).splitlines()[0]}); check the token's write access and the repo name"
+        ) from exc
     except (OSError, *_transport_errors()) as exc:
-        raise ConfigError(f"cannot upload {repo}: no connection to the Hub ({exc}); check the network and push again") from exc
+        raise ConfigError(
+            f"cannot upload {repo}: no connection to the Hub ({exc}); check the network and push again"
+        ) from exc
     return str(url)
 
 
@@ -71,4 +91,6 @@ def _transport_errors() -> tuple[type[Exception], ...]:
     """The HTTP client's connection errors (huggingface_hub uses httpx, or its fork httpx2)."""
     import importlib.util
 
-    return tuple(importlib.import_module(m).TransportError for m in ("httpx2", "httpx") if importlib.util.find_spec(m))
+    return tuple(
+        importlib.import_module(m).TransportError for m in ("httpx2", "httpx") if importlib.util.find_spec(m)
+    )

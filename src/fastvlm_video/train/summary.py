@@ -18,7 +18,9 @@ MAX_CLASSES = 20  # more distinct answers than this: a free-form task, listed as
 def data_summary(samples: Sequence[Sample]) -> dict:
     """Counts of samples, videos, images and text-only samples; the answers as classes when they are few."""
     kinds = Counter(ref.kind for s in samples for ref in s.media)
-    answers = Counter(next((m.content.strip() for m in reversed(s.messages) if m.role == "assistant"), "") for s in samples)
+    answers = Counter(
+        next((m.content.strip() for m in reversed(s.messages) if m.role == "assistant"), "") for s in samples
+    )
     summary = {
         "samples": len(samples),
         "videos": kinds["video"],
@@ -31,18 +33,39 @@ def data_summary(samples: Sequence[Sample]) -> dict:
     return summary
 
 
-def write_summary(out: str | Path, model_args, training_args, train: Sequence[Sample], val: Sequence[Sample], video: VideoConfig, train_loss: float, eval_loss: float | None) -> Path:
+def write_summary(
+    out: str | Path,
+    model_args,
+    training_args,
+    train: Sequence[Sample],
+    val: Sequence[Sample],
+    video: VideoConfig,
+    train_loss: float,
+    eval_loss: float | None,
+) -> Path:
     """Base model, what trained (full or LoRA, frozen parts), data, video settings and final losses."""
-    llm = "frozen" if (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter) else ("LoRA" if training_args.lora_enable else "full")
+    llm = (
+        "frozen"
+        if (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter)
+        else ("LoRA" if training_args.lora_enable else "full")
+    )
     summary = {
         "base_model": model_args.model_name_or_path,
         "method": "LoRA" if training_args.lora_enable else "full",
         "trained": {
             "llm": llm,
             "projector": "full",
-            "vision_tower": "full" if model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter else "frozen",
+            "vision_tower": "full"
+            if model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter
+            else "frozen",
         },
-        "lora": {"r": training_args.lora_r, "alpha": training_args.lora_alpha, "target_modules": training_args.lora_target_modules} if training_args.lora_enable else None,
+        "lora": {
+            "r": training_args.lora_r,
+            "alpha": training_args.lora_alpha,
+            "target_modules": training_args.lora_target_modules,
+        }
+        if training_args.lora_enable
+        else None,
         "bits": training_args.bits,
         "epochs": training_args.num_train_epochs,
         "learning_rate": training_args.learning_rate,
