@@ -14,7 +14,7 @@ examples:
 """
 
 NAME = "export"
-HELP = "write a standalone standard checkpoint (LoRA merged with --merge_lora)"
+HELP = "write a standalone checkpoint: standard (LoRA merged), Apple's layout, MLX or Core ML"
 
 
 def add_arguments(parser) -> None:

@@ -2,9 +2,9 @@
 
 Like Apple's ``model_export/export_vision_encoder.py``: the tower alone (FastViTHD, reparameterised), one
 frame ``images`` (1, 3, S, S) in [0, 1] -> ``image_features`` (1, K, C) before the projector, at the
-checkpoint's frame size, beside Apple's layout in the same folder (its app runs the tower in Core ML and
+checkpoint's frame size (FP32, iOS 16 / macOS 13 target, as Apple's script), beside Apple's layout in the same folder (its app runs the tower in Core ML and
 the LLM in MLX). Converts on Linux with coremltools (through ``torch.export``: timm's attention does
-not trace with ``torch.jit``); *running* the package needs macOS 14+ / iOS 17+.
+not trace with ``torch.jit``); *running* the package needs macOS 13+ / iOS 16+.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def require_coremltools():
 
 
 def convert_tower(model, image_size: int, out: str | Path) -> Path:
-    """Write the tower of ``model`` as an ML program (fp16 compute, fp32 input) to ``out``."""
+    """Write the tower of ``model`` as an ML program (FP32, iOS 16+, as Apple's export) to ``out``."""
     ct = require_coremltools()
     wrapper = TowerFeatures(model.model.vision_tower).float().eval()
     example = torch.rand(1, 3, image_size, image_size)
@@ -54,9 +54,11 @@ def convert_tower(model, image_size: int, out: str | Path) -> Path:
     package = ct.convert(
         program,
         inputs=[ct.TensorType(name="images", shape=tuple(example.shape), dtype=np.float32)],
-        outputs=[ct.TensorType(name="image_features")],
+        outputs=[ct.TensorType(name="image_features", dtype=np.float32)],
         convert_to="mlprogram",
-        minimum_deployment_target=ct.target.iOS17,
+        compute_units=ct.ComputeUnit.CPU_AND_GPU,
+        minimum_deployment_target=ct.target.iOS16,
+        compute_precision=ct.precision.FLOAT32,  # Apple's export settings
     )
     package.save(str(out))
     return Path(out)
@@ -70,5 +72,5 @@ def save_with_coreml_tower(model, tokenizer, video, out: str | Path) -> Path:
     reparameterise_tower(model)
     out = save_original(model, tokenizer, video, out)
     convert_tower(model, video.image_size, out / PACKAGE_NAME)
-    logger.info("wrote the vision tower as Core ML: %s (runs on macOS 14+ / iOS 17+)", out / PACKAGE_NAME)
+    logger.info("wrote the vision tower as Core ML: %s (runs on macOS 13+ / iOS 16+)", out / PACKAGE_NAME)
     return out
