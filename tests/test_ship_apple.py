@@ -12,11 +12,11 @@ from transformers import AutoTokenizer
 from fastvlm_video.cli import main
 from fastvlm_video.constants import IMAGE_TOKEN
 from fastvlm_video.errors import ConfigError
-from fastvlm_video.model.convert import key_map
+from fastvlm_video.model.convert import key_map, original_key_map
 from fastvlm_video.model.export import save_checkpoint
 from fastvlm_video.model.load import detect_format, load_model, load_tokenizer, video_config_of
 from fastvlm_video.model.tiny import build_tiny_model
-from fastvlm_video.ship.apple import HEAD_KEY, original_key_map, to_original_state_dict
+from fastvlm_video.ship.apple import HEAD_KEY, to_original_state_dict
 from fastvlm_video.video_config import VideoConfig
 
 

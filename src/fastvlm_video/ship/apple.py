@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 
 import torch
@@ -22,59 +21,13 @@ from ..constants import IM_END, IMAGE_TOKEN
 from ..data.chat import CHAT_TEMPLATE
 from ..errors import ConfigError
 from ..model import convert
-from ..model.processor import make_processor
+from ..model.processor import make_image_processor
 from ..video_config import VideoConfig
 
 logger = logging.getLogger(__name__)
 
 HEAD_KEY = convert.ORIGINAL_TOWER + "head.proj"  # MobileCLIP's image-embedding head: unused by FastVLM
 HEAD_DIM = 768  # mobileclip_l's projection width (Apple's and mlx-vlm's tower build the head, unused)
-PARTS = ("downsample", "pos_emb", "blocks")  # order of a timm stage's parts in MCi's flat ``network`` list
-
-
-def network_positions(tower_keys: list[str]) -> dict[str, str]:
-    """``{timm prefix: MCi prefix}``: where each part of timm's nested stages sits in the flat ``network``.
-
-    The inverse of ``convert.tower_key``: stages in order, each contributing its downsample, its
-    positional conv (RepCPE, attention stages only) and its blocks, when present.
-    """
-    present = {
-        (int(m.group(1)), m.group(2)) for k in tower_keys if (m := re.match(r"stages\.(\d+)\.(\w+)\.", k))
-    }
-    where, index = {}, 0
-    for stage in sorted({s for s, _ in present}):
-        for part in PARTS:
-            if (stage, part) in present:
-                if part == "pos_emb":  # RepCPE's train-time conv: "pos_emb.pos_enc." in timm, "pe." in MCi
-                    where[f"stages.{stage}.pos_emb.pos_enc."] = f"network.{index}.pe."
-                where[f"stages.{stage}.{part}."] = f"network.{index}."
-                index += 1
-    return where
-
-
-def original_tower_key(key: str, where: dict[str, str]) -> str:
-    """One timm tower key (prefix removed) -> its MCi name."""
-    prefix = next(
-        (p for p in where if key.startswith(p)), None
-    )  # "pos_emb.pos_enc." is listed before "pos_emb."
-    if prefix is not None:
-        key = where[prefix] + key[len(prefix) :]
-    return convert.rename(key, convert.TOWER_NAMES, reverse=True)
-
-
-def original_key_map(keys: list[str]) -> dict[str, str]:
-    """``{original name: standard name}`` for the keys of a standard ``fast_vlm`` state dict."""
-    tower = [k[len(convert.HF_TOWER) :] for k in keys if k.startswith(convert.HF_TOWER)]
-    where = network_positions(tower)
-    out = {}
-    for key in keys:
-        if key.startswith(convert.HF_TOWER):
-            out[convert.ORIGINAL_TOWER + original_tower_key(key[len(convert.HF_TOWER) :], where)] = key
-        else:
-            out[convert.rename(key, convert.LLM_NAMES, reverse=True)] = key
-    return out
-
-
 def to_original_state_dict(
     state_dict: dict[str, torch.Tensor], head_shape: tuple[int, int]
 ) -> dict[str, torch.Tensor]:
@@ -83,7 +36,7 @@ def to_original_state_dict(
     Raises ``ConfigError`` naming every key whose name does not come back unchanged through ``convert``
     (a module the name tables do not know), so a silently wrong export cannot happen.
     """
-    names = original_key_map(list(state_dict))
+    names = convert.original_key_map(list(state_dict))
     back = convert.key_map(list(names))  # {standard: original}, as `convert` reads the export
     wrong = sorted(
         f"{std} -> {orig} -> {back.get(std, 'dropped')}"
@@ -198,8 +151,10 @@ def save_original(model, tokenizer, video: VideoConfig, out: str | Path) -> Path
         json.dumps(original_config(model, tokenizer, video, vocab), indent=2) + "\n"
     )
     model.generation_config.save_pretrained(str(out))
-    processor = make_processor(tokenizer, video.image_size)
-    processor.image_processor.save_pretrained(str(out))  # preprocessor_config.json: CLIP, mean 0, std 1
+    # Apple's preprocessor_config.json: CLIP (shortest edge + centre crop, mean 0, std 1); its code pads first.
+    image_processor = make_image_processor(video.image_size, "crop").to_dict()
+    image_processor["image_processor_type"] = "CLIPImageProcessor"
+    (out / "preprocessor_config.json").write_text(json.dumps(image_processor, indent=2) + "\n")
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(str(out))
     strip_image_token(out)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..constants import VIDEO_CONFIG_NAME
 from ..errors import ConfigError
-from ..model.export import export_checkpoint, save_checkpoint
+from ..model.export import export_checkpoint, refuse_existing, save_checkpoint
 from .apple import save_original
 
 logger = logging.getLogger(__name__)
@@ -64,26 +64,30 @@ def export(
     merge_lora: bool = False,
     dtype: str = "auto",
     quantize: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``src`` as ``fmt``: ``standard`` (fast_vlm), ``apple`` (llava_qwen2), ``mlx`` (mlx-vlm) or ``coreml`` (Apple + Core ML tower)."""
+    """Write ``src`` as ``fmt``: ``standard`` (fast_vlm), ``apple`` (llava_qwen2), ``mlx`` (mlx-vlm) or ``coreml``.
+
+    Every cheap check (format, flags, an existing ``dst``, the optional packages) runs before the model loads.
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"format {fmt!r}: choose one of {FORMATS}")
     if quantize is not None and fmt != "mlx":
         raise ConfigError("--quantize applies to --format mlx only")
+    refuse_existing(dst, overwrite)
+    options = {"merge_lora": merge_lora, "dtype": dtype, "overwrite": overwrite}
     if fmt == "standard":
-        return export_checkpoint(src, dst, merge_lora=merge_lora, dtype=dtype, save=save_checkpoint)
+        return export_checkpoint(src, dst, save=save_checkpoint, **options)
     if fmt == "apple":
-        return export_checkpoint(src, dst, merge_lora=merge_lora, dtype=dtype, save=save_original)
+        return export_checkpoint(src, dst, save=save_original, **options)
     if fmt == "coreml":
         from .coreml import require_coremltools, save_with_coreml_tower
 
-        require_coremltools()  # before the expensive load
-        return export_checkpoint(src, dst, merge_lora=merge_lora, dtype=dtype, save=save_with_coreml_tower)
+        require_coremltools()
+        return export_checkpoint(src, dst, save=save_with_coreml_tower, **options)
     from .mlx_runtime import require_mlx
 
-    require_mlx()  # before the expensive load
+    require_mlx()
     with tempfile.TemporaryDirectory(prefix="fastvlm-apple-") as tmp:
-        apple = export_checkpoint(
-            src, Path(tmp) / "apple", merge_lora=merge_lora, dtype=dtype, save=save_for_mlx
-        )
+        apple = export_checkpoint(src, Path(tmp) / "apple", save=save_for_mlx, **options)
         return to_mlx(apple, dst, quantize)
