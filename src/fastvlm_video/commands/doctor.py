@@ -7,11 +7,14 @@ examples:
   fastvlm-video doctor --out runs/ --no_smoke       # disk where checkpoints go; skip the tiny run
 """
 
+import argparse
+
 NAME = "doctor"
 HELP = "check the setup: versions, decoders, devices, disk, a tiny smoke run"
 
 
 def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "--out", default=".", help="folder where runs and checkpoints will go (its free disk is checked)"
     )

@@ -10,11 +10,14 @@ examples:
   fastvlm-video push runs/ft --repo me/fastvlm-video-ft --private
 """
 
+import argparse
+
 NAME = "push"
 HELP = "upload a checkpoint + model card to the Hugging Face Hub (--dry_run: write the folder only)"
 
 
 def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("dir", help="checkpoint directory (standard, original or LoRA adapter)")
     parser.add_argument("--repo", required=True, help="Hub repository, e.g. me/my-model")
     parser.add_argument("--private", action="store_true", help="create the repository private")
