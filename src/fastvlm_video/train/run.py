@@ -26,6 +26,7 @@ from ..model.lora import LoraSettings, apply_lora, quantization_config
 from ..model.processor import make_processor
 from .args import DataArguments, ModelArguments, TrainingArguments
 from .freeze import set_trainable
+from .summary import write_summary
 from .trainer import SaveVideoConfig, SkipCounter, VideoTrainer
 
 logger = logging.getLogger(__name__)
@@ -146,5 +147,6 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     if trainer.is_world_process_zero():
         video.save(output_dir)
         counter.write(output_dir / "skipped_samples.json")
+        write_summary(output_dir, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss)
     logger.info("skipped samples during training: %s", counter.summary())
     return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skips), len(invalid) + len(val_invalid))
