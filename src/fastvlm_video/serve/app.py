@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..data.dataset import load_media
+from ..data.dataset import load_sample_media
 from ..data.records import MediaRef
 from ..errors import FastVlmVideoError
 from ..infer.predictor import Predictor, Timings
@@ -44,7 +44,8 @@ def frame_previews(predictor: Predictor, path: Path) -> dict:
     from PIL import Image
 
     kind = "video" if is_video_file(path) else "image"
-    frames, timestamps = load_media(MediaRef(str(path), kind), predictor.video)
+    [item], _ = load_sample_media([], [MediaRef(str(path), kind)], predictor.video)  # as predict: visual budget included
+    frames, timestamps = item.frames, item.timestamps
     out = []
     for i, frame in enumerate(frames):
         buffer = io.BytesIO()

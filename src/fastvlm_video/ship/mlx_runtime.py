@@ -10,7 +10,7 @@ mlx-vlm 0.7.10 runs FastVLM in Apple's layout, but two things in its path differ
    the corrected ``merge_image_features`` in place of that method (upstream bug, see docs/shipping.md).
 2. **Pixels**: its image processor rescales only when ``image.max() > 1``, so a near-black frame (all
    values <= 1) is not divided by 255 — brightened ~255x; and it resizes after padding. ``prompt_inputs``
-   therefore takes frames from our own data path (``load_media`` + ``to_model_pixels``): the pixels are
+   therefore takes frames from our own data path (``load_sample_media`` + ``to_model_pixels``): the pixels are
    exactly the ones PyTorch predict uses.
 
 mlx-vlm also hard-codes the FastViTHD shape (``VisionConfig.layers`` / ``embed_dims`` are class
@@ -32,7 +32,7 @@ import torch
 
 from ..constants import IMAGE_TOKEN
 from ..data.chat import ChatEncoder
-from ..data.dataset import load_media
+from ..data.dataset import load_sample_media
 from ..data.records import MediaRef, Message
 from ..media.transforms import to_model_pixels
 from ..media.video import is_video_file
@@ -153,10 +153,9 @@ def prompt_inputs(tokenizer, video: VideoConfig, question: str, media_path: str 
     )
     text = question if not media or IMAGE_TOKEN in question else f"{IMAGE_TOKEN}\n{question}"
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
-    frames = [load_media(ref, video)[0] for ref in media]
-    encoded = encoder.encode(
-        [Message("user", text)], [f.shape[0] for f in frames], add_generation_prompt=True
-    )
+    loaded, messages = load_sample_media([Message("user", text)], media, video)  # visual budget, time instruction
+    frames = [m.frames for m in loaded]
+    encoded = encoder.encode(messages, [f.shape[0] for f in frames], add_generation_prompt=True)
     ids = to_apple_ids(encoded.input_ids, encoder.image_token_id, video.tokens_per_frame)
     pixels = to_model_pixels(torch.cat(frames)).numpy() if frames else None
     return ids, pixels
