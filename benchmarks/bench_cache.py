@@ -65,9 +65,9 @@ def clip_rows(spec: tuple[int, str, int], repeats: int, root: Path) -> list[str]
         out = root / f"{spec[1]}-{name}"
         build_cpu = build_entry(samples, out, codec, quality)
         cache = FrameCache(out, VIDEO)
-        frames = cache.get(ref)[0]
+        frames = cache.get(ref, VIDEO).frames
         diff = (frames.int() - exact_frames.int()).abs()
-        wall, cpu = time_pipeline(lambda: cache.get(ref), repeats)
+        wall, cpu = time_pipeline(lambda: cache.get(ref, VIDEO), repeats)
         size = sum(p.stat().st_size for p in out.glob("shard-*.bin")) / 1e6
         print(f"{label}: cache {name} wall {wall:.4f}s cpu {cpu:.4f}s ({exact_cpu / cpu:.0f}x) {size:.1f} MB", file=sys.stderr, flush=True)
         error = f"{diff.float().mean():.2f} / {diff.max()}"

@@ -67,7 +67,8 @@ def test_lossless_cache_returns_the_decoded_tensors_exactly(samples, tmp_path, c
     for ref in refs(samples):
         if "corrupt" in ref.path or "missing" in ref.path:
             continue
-        frames, timestamps = cache.get(ref)
+        item = cache.get(ref, VIDEO)
+        frames, timestamps = item.frames, item.timestamps
         expected, expected_ts = load_media(ref, VIDEO)
         assert frames.dtype == torch.uint8 and frames.shape == expected.shape
         assert torch.equal(frames, expected) and timestamps == expected_ts
@@ -77,7 +78,7 @@ def test_lossless_cache_returns_the_decoded_tensors_exactly(samples, tmp_path, c
 def test_jpeg_cache_is_close_but_lossy(samples, tmp_path):
     build_cache(samples[:1], VIDEO, tmp_path / "cache", codec="jpeg", quality=90, progress=False)
     ref = samples[0].media[0]
-    frames, _ = FrameCache(tmp_path / "cache", VIDEO).get(ref)
+    frames = FrameCache(tmp_path / "cache", VIDEO).get(ref, VIDEO).frames
     diff = (frames.int() - load_media(ref, VIDEO)[0].int()).abs().float()
     assert 0 < diff.mean() < 4
 
@@ -91,17 +92,17 @@ def test_changed_file_is_detected_counted_and_decoded_again(samples, media, tmp_
         f.write(b"\0")  # grown: new size
     cache = FrameCache(tmp_path / "cache", VIDEO)
     with caplog.at_level(logging.WARNING):
-        assert cache.get(left) is None
-        assert cache.get(MediaRef(str(media / "up.MOV"), "video")) is None
+        assert cache.get(left, VIDEO) is None
+        assert cache.get(MediaRef(str(media / "up.MOV"), "video"), VIDEO) is None
     assert cache.counts == Counter(stale=2)
     assert "left.mp4 changed since it was cached" in caplog.text
-    assert cache.coverage(refs(samples)) == {"hit": 1, "broken": 2, "missing": 0, "stale": 3}  # the clip segment too
+    assert cache.coverage(samples) == {"hit": 1, "broken": 2, "missing": 0, "stale": 3}  # the clip segment too
     # a dataset reading through the cache decodes the changed files: the fresh pixels, not the stale ones
     item = ConversationDataset(samples[:1], encoder, VIDEO, frame_cache=cache).build(samples[0])
     assert torch.equal(item["pixel_values"], load_media(left, VIDEO)[0])
     again = build_cache(samples, VIDEO, tmp_path / "cache", progress=False)  # rebuild: only the changed ones
     assert (again.built, again.reused) == (3, 3)
-    assert FrameCache(tmp_path / "cache", VIDEO).coverage(refs(samples))["hit"] == 4
+    assert FrameCache(tmp_path / "cache", VIDEO).coverage(samples)["hit"] == 4
 
 
 def test_other_video_settings_are_refused(samples, tmp_path):
@@ -155,14 +156,14 @@ def test_an_interrupted_build_resumes_keeping_finished_entries(samples, tmp_path
     report = build_cache(samples, VIDEO, tmp_path / "cache", progress=False)
     assert (report.reused, report.built) == (2, 4)
     assert not (tmp_path / "cache" / "shard-orphan.bin").exists()
-    assert FrameCache(tmp_path / "cache", VIDEO).coverage(refs(samples)) == {"hit": 4, "broken": 2, "missing": 0, "stale": 0}
+    assert FrameCache(tmp_path / "cache", VIDEO).coverage(samples) == {"hit": 4, "broken": 2, "missing": 0, "stale": 0}
 
 
 def test_dataloader_workers_read_the_cache(samples, tmp_path, encoder):
     build_cache(samples[:3], VIDEO, tmp_path / "cache", progress=False)
     cache = FrameCache(tmp_path / "cache", VIDEO)
-    cache.get(samples[0].media[0])  # mapped in the parent before the workers start
-    assert torch.equal(pickle.loads(pickle.dumps(cache)).get(samples[1].media[0])[0], load_media(samples[1].media[0], VIDEO)[0])
+    cache.get(samples[0].media[0], VIDEO)  # mapped in the parent before the workers start
+    assert torch.equal(pickle.loads(pickle.dumps(cache)).get(samples[1].media[0], VIDEO).frames, load_media(samples[1].media[0], VIDEO)[0])
 
     def batches(frame_cache, workers):
         dataset = ConversationDataset(samples[:4], encoder, VIDEO, frame_cache=frame_cache)

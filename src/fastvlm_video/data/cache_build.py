@@ -1,6 +1,7 @@
 """``fastvlm-video cache``: decode every record's sampled frames once, into a frame cache directory.
 
-Media are decoded with training's ``load_media`` (same sampler, decoder and pixels) in worker
+Media are decoded with training's ``load_media_item`` at the settings ``load_sample_media`` gives
+each sample (same sampler, decoder, pixels and visual budget) in worker
 processes (``parallel_map``: progress bar, time limit per file). Frames go into shards whose index
 is written after them, every ``shard_entries`` media, so an interrupted build keeps what it
 finished: running the same command again skips every entry that is still fresh. Media that raise
@@ -27,7 +28,7 @@ from PIL import Image
 from ..errors import ConfigError, MediaError
 from ..video_config import VideoConfig
 from .check import MediaJob, Problem, media_problems
-from .dataset import load_media
+from .dataset import load_media_item
 from .frame_cache import (
     BUILD_REPORT,
     CODECS,
@@ -38,7 +39,7 @@ from .frame_cache import (
     content_box,
     file_stamp,
     load_index,
-    media_key,
+    sample_media,
     write_json_atomic,
 )
 from .parallel import parallel_map
@@ -56,6 +57,7 @@ class Encoded:
     shape: list[int] | None = None
     box: list[int] | None = None  # content box [y0, y1, x0, x1]; pixels outside it are 0
     timestamps: list[float] | None = None
+    window: list[float] | None = None  # the clip's time window (s), for the time instruction
     blobs: list[bytes] = field(default_factory=list)
     error: tuple[str, str] | None = None  # MediaError (path, reason)
 
@@ -95,14 +97,28 @@ def encode_frames(frames: torch.Tensor, codec: str, quality: int = DEFAULT_JPEG_
     return blobs
 
 
-def encode_media(job: MediaJob, video: VideoConfig, codec: str, quality: int) -> Encoded:
+@dataclass(frozen=True)
+class CacheJob:
+    """One entry to build: a media item and the settings its samples decode it at."""
+
+    key: str
+    ref: MediaRef
+    video: VideoConfig
+
+    def __str__(self) -> str:
+        return self.ref.path
+
+
+def encode_media(job: CacheJob, codec: str, quality: int) -> Encoded:
     """Decode one media item as training does and encode its frames. Runs in a worker process."""
     try:
-        frames, timestamps = load_media(MediaRef(job.path, job.kind, job.start, job.end), video)
+        item = load_media_item(job.ref, job.video)
     except MediaError as exc:
         return Encoded(error=(exc.path, exc.reason))
+    frames = item.frames
     y0, y1, x0, x1 = box = content_box(frames)
-    return Encoded(list(frames.shape), box, timestamps, encode_frames(frames[:, :, y0:y1, x0:x1], codec, quality))
+    window = list(item.window) if item.window is not None else None
+    return Encoded(list(frames.shape), box, item.timestamps, window, encode_frames(frames[:, :, y0:y1, x0:x1], codec, quality))
 
 
 class ShardWriter:
@@ -127,7 +143,7 @@ class ShardWriter:
                 self.file.write(blob)
             sizes = [len(b) for b in encoded.blobs]
             self.bytes_written += sum(sizes)
-            row.update(offset=offset, sizes=sizes, shape=encoded.shape, box=encoded.box, timestamps=encoded.timestamps)
+            row.update(offset=offset, sizes=sizes, shape=encoded.shape, box=encoded.box, timestamps=encoded.timestamps, window=encoded.window)
         self.rows.append(row)
         if len(self.rows) >= self.max_entries:
             self.flush()
@@ -186,29 +202,28 @@ def build_cache(
     started, out = time.perf_counter(), Path(out)
     prepare_directory(out, video, codec, quality)
     existing = load_index(out)
-    jobs = list(dict.fromkeys(MediaJob.of(ref) for s in samples for ref in s.media))
-    keys = {job: media_key(MediaRef(job.path, job.kind, job.start, job.end)) for job in jobs}
-    stamps = {job: file_stamp(job.path) for job in jobs}  # before decoding: a file changed meanwhile reads as stale
+    jobs = [CacheJob(key, ref, settings) for key, (ref, settings) in sample_media(samples, video).items()]
+    stamps = {job.key: file_stamp(job.ref.path) for job in jobs}  # before decoding: a file changed meanwhile reads as stale
 
-    def fresh(job: MediaJob) -> bool:
-        entry = existing.get(keys[job])
-        return entry is not None and (tuple(entry["stamp"]) if entry["stamp"] else None) == stamps[job]
+    def fresh(job: CacheJob) -> bool:
+        entry = existing.get(job.key)
+        return entry is not None and (tuple(entry["stamp"]) if entry["stamp"] else None) == stamps[job.key]
 
-    failures: dict[MediaJob, str] = {}
+    failures: dict[MediaJob, str] = {}  # by media, as `check` and training report them
     for job in filter(fresh, jobs):
-        if "error" in existing[keys[job]]:
-            failures[job] = str(MediaError(*existing[keys[job]]["error"]))
+        if "error" in existing[job.key]:
+            failures[MediaJob.of(job.ref)] = str(MediaError(*existing[job.key]["error"]))
     todo = [job for job in jobs if not fresh(job)]
     failed: dict[str, str] = {}
-    encode = partial(encode_media, video=video, codec=codec, quality=quality)
+    encode = partial(encode_media, codec=codec, quality=quality)
     with ShardWriter(out, shard_entries) as writer:
         for job, encoded, error in parallel_map(encode, todo, workers, timeout, desc="caching frames", progress=progress):
             if error is not None:
-                failed[job.path] = error
+                failed[job.ref.path] = error
                 continue
-            writer.add(keys[job], stamps[job], encoded)
+            writer.add(job.key, stamps[job.key], encoded)
             if encoded.error is not None:
-                failures[job] = str(MediaError(*encoded.error))
+                failures[MediaJob.of(job.ref)] = str(MediaError(*encoded.error))
     report = BuildReport(
         str(out), len(jobs), len(todo) - len(failed), len(jobs) - len(todo),
         len(failures), failed, media_problems(samples, failures),

@@ -11,8 +11,8 @@ read; nothing is locked):
                        its index (an interrupted build) is ignored
     build_report.json  the last build: counts, and the records training would skip (broken media)
 
-An entry is keyed by the media item (resolved path, kind, start, end) and remembers the file's size
-and mtime at decoding. ``FrameCache.get`` serves frames only while the file still has that size and
+An entry is keyed by the media item (resolved path, kind, start, end) and the settings it was decoded
+at (a sample's visual budget may lower its frames), and remembers the file's size and mtime. ``FrameCache.get`` serves frames only while the file still has that size and
 mtime and the run's video settings equal the directory's: a changed file is counted, logged and
 decoded again by the caller; other settings are refused when the cache is opened. Media the build
 could not read are stored as broken entries and raise the same ``MediaError`` decoding raises, so a
@@ -36,7 +36,8 @@ from PIL import Image
 
 from ..errors import ConfigError, MediaError
 from ..video_config import VideoConfig
-from .records import MediaRef
+from .dataset import LoadedMedia, media_kind
+from .records import MediaRef, Sample
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,24 @@ FORMAT_VERSION = 1
 MANIFEST = "cache.json"
 BUILD_REPORT = "build_report.json"
 CODECS = ("raw", "png", "jpeg")
+PROMPT_ONLY = {"time_instruction"}  # video settings that change the prompt, not the frames
 Stamp = tuple[int, int] | None  # (size, mtime_ns) of a media file; None when it cannot be stat'ed
 
 
-def media_key(ref: MediaRef) -> str:
-    """What identifies one media item in a cache: the resolved file and the segment asked for."""
-    return json.dumps([str(Path(ref.path).resolve()), ref.kind, ref.start, ref.end])
+def media_key(ref: MediaRef, video: VideoConfig) -> str:
+    """What identifies one entry: the resolved file, the segment asked for and the decoding settings
+    (a sample's visual budget may give its videos fewer frames than the run's)."""
+    return json.dumps([str(Path(ref.path).resolve()), ref.kind, ref.start, ref.end, video.decode_kwargs()], sort_keys=True)
+
+
+def sample_media(samples: Iterable[Sample], video: VideoConfig) -> dict[str, tuple[MediaRef, VideoConfig]]:
+    """Every distinct media item of ``samples`` with the settings ``load_sample_media`` decodes it at, by key."""
+    found: dict[str, tuple[MediaRef, VideoConfig]] = {}
+    for sample in samples:
+        settings = video.for_sample([media_kind(ref) for ref in sample.media])
+        for ref in sample.media:
+            found.setdefault(media_key(ref, settings), (ref, settings))
+    return found
 
 
 def file_stamp(path: str | Path) -> Stamp:
@@ -85,7 +98,11 @@ def read_manifest(directory: str | Path) -> dict:
 def check_settings(directory: str | Path, built: dict, video: VideoConfig) -> None:
     """Refuse a cache built at other video settings than this run's (frames would differ)."""
     wanted = asdict(video)
-    changed = {f.name: (built.get(f.name), wanted[f.name]) for f in fields(VideoConfig) if built.get(f.name) != wanted[f.name]}
+    changed = {
+        f.name: (built.get(f.name), wanted[f.name])
+        for f in fields(VideoConfig)
+        if f.name not in PROMPT_ONLY and built.get(f.name) != wanted[f.name]
+    }
     if changed:
         diff = ", ".join(f"{name}: cache {old!r} vs run {new!r}" for name, (old, new) in changed.items())
         raise ConfigError(
@@ -140,6 +157,7 @@ class FrameCache:
         self.directory = Path(directory)
         manifest = read_manifest(self.directory)
         check_settings(self.directory, manifest["video"], video)
+        self.video = video
         self.codec = manifest["codec"]
         self.entries = load_index(self.directory)
         self.counts: Counter[str] = Counter()  # hit | broken | missing | stale, in this process
@@ -152,9 +170,9 @@ class FrameCache:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def lookup(self, ref: MediaRef) -> tuple[str, dict | None]:
-        """(status, entry): status is hit | broken | missing | stale; only stat's the file."""
-        entry = self.entries.get(media_key(ref))
+    def lookup(self, ref: MediaRef, video: VideoConfig) -> tuple[str, dict | None]:
+        """(status, entry) of ``ref`` decoded at ``video``: hit | broken | missing | stale; only stat's the file."""
+        entry = self.entries.get(media_key(ref, video))
         if entry is None:
             return "missing", None
         stamp = file_stamp(ref.path)
@@ -162,29 +180,29 @@ class FrameCache:
             return "stale", entry
         return ("broken" if "error" in entry else "hit"), entry
 
-    def get(self, ref: MediaRef) -> tuple[torch.Tensor, list[float] | None] | None:
-        """(frames, timestamps) as ``load_media`` returns them, or ``None``: decode it instead.
+    def get(self, ref: MediaRef, video: VideoConfig) -> LoadedMedia | None:
+        """``ref`` decoded at ``video`` as ``load_media_item`` returns it, or ``None``: decode it instead.
 
         Raises the stored ``MediaError`` for media the build could not read.
         """
-        status, entry = self.lookup(ref)
+        status, entry = self.lookup(ref, video)
         self.counts[status] += 1
         if status == "hit":
-            return self._frames(entry), entry["timestamps"]
+            window = tuple(entry["window"]) if entry.get("window") is not None else None
+            return LoadedMedia(self._frames(entry), entry["timestamps"], window)
         if status == "broken":
             raise MediaError(*entry["error"])
         self._note(ref.path, status)
         return None
 
-    def coverage(self, refs: Iterable[MediaRef]) -> dict[str, int]:
-        """How many distinct media items are cached, broken, missing or stale (stat only, no reading)."""
-        unique = {media_key(r): r for r in refs}
-        counts = Counter(self.lookup(r)[0] for r in unique.values())
+    def coverage(self, samples: Iterable[Sample]) -> dict[str, int]:
+        """How many distinct media items of ``samples`` are cached, broken, missing or stale (stat only)."""
+        counts = Counter(self.lookup(ref, video)[0] for ref, video in sample_media(samples, self.video).values())
         return {status: counts.get(status, 0) for status in ("hit", "broken", "missing", "stale")}
 
-    def describe(self, refs: Iterable[MediaRef]) -> str:
-        """One line for the log: what this cache holds of these media."""
-        c = self.coverage(refs)
+    def describe(self, samples: Iterable[Sample]) -> str:
+        """One line for the log: what this cache holds of these samples' media."""
+        c = self.coverage(samples)
         line = f"frame cache {self.directory} ({self.codec}): {c['hit']} cached, {c['broken']} broken"
         if c["missing"] or c["stale"]:
             line += f"; {c['missing']} missing and {c['stale']} changed since caching will be decoded"
@@ -213,10 +231,10 @@ class FrameCache:
             logger.info("frame cache: %s is not cached; decoding it", path)
 
 
-def open_frame_cache(directory: str | Path | None, video: VideoConfig, refs: Iterable[MediaRef] = ()) -> FrameCache | None:
-    """The cache for ``--frame_cache`` (``None`` without one), its coverage of ``refs`` logged."""
+def open_frame_cache(directory: str | Path | None, video: VideoConfig, samples: Iterable[Sample] = ()) -> FrameCache | None:
+    """The cache for ``--frame_cache`` (``None`` without one), its coverage of ``samples`` logged."""
     if not directory:
         return None
     cache = FrameCache(directory, video)
-    logger.info("%s", cache.describe(refs))
+    logger.info("%s", cache.describe(samples))
     return cache

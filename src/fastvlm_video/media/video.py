@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import MediaError, UnreadableMediaError
+from ..errors import MediaError
 from . import sampling
+from .files import check_media_file
 from .transforms import ASPECT_MODES, place_on_square, resized_dims
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".flv", ".wmv", ".webm", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"})
@@ -77,6 +78,7 @@ class VideoClip:
     fallbacks: int = 0
     path: str = ""
     extra: dict = field(default_factory=dict)
+    window: tuple[float, float] = (0.0, 0.0)  # seconds of the clip the frames were taken from: [start, end)
 
 
 def plan_frames(
@@ -87,6 +89,7 @@ def plan_frames(
     max_frames: int = 64,
     start: float | None = None,
     end: float | None = None,
+    min_frames: int = 1,
 ) -> FramePlan:
     """Choose the frame indices for a request; pure, so every backend takes the same frames."""
     lo, hi = sampling.window(index.timestamps, start, end)
@@ -95,7 +98,7 @@ def plan_frames(
     if frame_sampling == "uniform":
         return FramePlan([lo + i for i in sampling.uniform_indices(hi - lo, num_frames)])
     if frame_sampling == "fps":
-        return FramePlan([lo + i for i in sampling.fps_indices(index.timestamps[lo:hi], fps, max_frames)])
+        return FramePlan([lo + i for i in sampling.fps_indices(index.timestamps[lo:hi], fps, max_frames, min_frames)])
     if frame_sampling == "keyframe":
         targets = [lo + i for i in sampling.uniform_indices(hi - lo, num_frames)]
         return _keyframe_plan(targets, [k for k in index.keyframes if lo <= k < hi])
@@ -117,6 +120,16 @@ def _keyframe_plan(targets: list[int], keyframes: list[int]) -> FramePlan:
             out.append(k)
         used.add(out[-1])
     return FramePlan(out, exact=False, fallbacks=fallbacks)
+
+
+def clip_window(index: VideoIndex, start: float | None = None, end: float | None = None) -> tuple[float, float]:
+    """Seconds ``[first frame, last frame + one frame interval)`` of the frames inside ``[start, end]``."""
+    lo, hi = sampling.window(index.timestamps, start, end)
+    ts = index.timestamps
+    if hi <= lo:
+        return (0.0, 0.0)
+    step = (ts[-1] - ts[0]) / (len(ts) - 1) if len(ts) > 1 else 0.0
+    return (ts[lo], ts[hi - 1] + step)
 
 
 # ``auto`` takes the first installed backend in this order: the faster one first, as measured
@@ -146,26 +159,30 @@ def load_video_tensor(
     max_frames: int = 64,
     start: float | None = None,
     end: float | None = None,
+    min_frames: int = 1,
 ) -> VideoClip:
     """Decode the sampled frames of ``path`` straight into a (T, 3, S, S) uint8 tensor.
 
     Frames are resized inside the decoder to the aspect-preserving size, then padded to a black
     square (``aspect="pad"``, FastVLM) or centre-cropped (``"crop"``) or squashed (``"resize"``).
+    An animated GIF / WebP / PNG is read as a clip too (``media/animation.py``).
     With ``image_size=None`` frames keep their size and come back as (T, H, W, 3).
     Raises ``UnreadableMediaError`` (naming the file and the reason) for anything unreadable.
     """
-    from . import pyav_backend
+    from . import animation, pyav_backend
 
     path = str(path)
     backend = resolve_backend(backend)
     _check_request(num_frames, frame_sampling, fps, max_frames, aspect)
-    _check_file(path)
+    check_media_file(path)
     size_for = None if image_size is None else (lambda w, h: resized_dims(w, h, image_size, aspect))
-    with pyav_backend.open_source(path) as source:  # one FFmpeg context for the index and PyAV decoding
+    animated = animation.is_animated_image(path)  # GIF / WebP / APNG: read with PIL, whatever the backend
+    opener = animation.open_source if animated else pyav_backend.open_source
+    with opener(path) as source:  # one context for the index and the decoding
         index = source.index
-        plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end)
+        plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end, min_frames)
         wanted = sorted(set(plan.indices))
-        if backend == "decord":
+        if backend == "decord" and not animated:
             from . import decord_backend
 
             decoded = decord_backend.decode(index, wanted, size_for)
@@ -181,6 +198,7 @@ def load_video_tensor(
         fallbacks=plan.fallbacks,
         path=path,
         extra={"missing": sum(a != b for a, b in zip(indices, plan.indices))},
+        window=clip_window(index, start, end),
     )
 
 
@@ -221,14 +239,3 @@ def load_video_frames(path: str | Path, num_frames: int = 8, **kwargs) -> list[I
     if clip.frames.ndim == 4 and clip.frames.shape[-1] == 3:
         return [Image.fromarray(f.numpy()) for f in clip.frames]
     return [Image.fromarray(f.permute(1, 2, 0).numpy()) for f in clip.frames]
-
-
-def _check_file(path: str) -> None:
-    """Fail fast, before FFmpeg, on what is plainly not a file to decode."""
-    p = Path(path)
-    if not p.exists():
-        raise UnreadableMediaError(path, "file not found")
-    if not p.is_file():
-        raise UnreadableMediaError(path, "not a regular file (a directory?)")
-    if p.stat().st_size == 0:
-        raise UnreadableMediaError(path, "empty file (0 bytes)")

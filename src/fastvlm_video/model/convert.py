@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AddedToken, AutoTokenizer, FastVlmConfig, FastVlmForConditionalGeneration, Qwen2Config
+from transformers import AddedToken, FastVlmConfig, FastVlmForConditionalGeneration, Qwen2Config
 
 from ..constants import ENDOFTEXT, IM_END, IMAGE_TOKEN
 from ..data.chat import CHAT_TEMPLATE
 from ..errors import ConfigError
 from ..video_config import VideoConfig
+from .processor import read_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -38,25 +39,39 @@ HF_TOWER = "model.vision_tower.timm_model."
 # Keys an original checkpoint may hold that the standard model has no use for.
 IGNORED_KEYS = (re.compile(r"^model\.vision_tower\.vision_tower\.model\.head\."), re.compile(r"rotary_emb\.inv_freq$"))
 
-# Module renames inside the tower, original (MCi) name -> timm name; applied in this order.
-TOWER_RENAMES = (
-    (r"^patch_embed\.", "stem."),
-    (r"\.rbr_conv\.", ".conv_kxk."),
-    (r"\.rbr_scale\.", ".conv_scale."),
-    (r"\.rbr_skip\.", ".identity."),
-    (r"^conv_exp\.", "final_conv."),
-    (r"\.lkb_origin\.", ".large_conv."),
-    (r"\.lkb_reparam\.", ".reparam_conv."),
-    (r"\.convffn\.", ".mlp."),
-    (r"\.se\.reduce\.", ".se.fc1."),
-    (r"\.se\.expand\.", ".se.fc2."),
-    (r"\.(layer_scale(?:_\d)?)$", r".\1.gamma"),
+# Module names inside the tower, (original MCi name, timm name): one table read both ways (``convert``
+# left -> right, ``export --format apple`` right -> left). Fragments match literally; ``^`` / ``$`` anchor.
+TOWER_NAMES = (
+    ("^patch_embed.", "^stem."),
+    (".rbr_conv.", ".conv_kxk."),
+    (".rbr_scale.", ".conv_scale."),
+    (".rbr_skip.", ".identity."),
+    ("^conv_exp.", "^final_conv."),
+    (".lkb_origin.", ".large_conv."),
+    (".proj.0.lkb_reparam.", ".proj.0.reparam_conv."),
+    (".convffn.", ".mlp."),
+    (".se.reduce.", ".se.fc1."),
+    (".se.expand.", ".se.fc2."),
+    (".layer_scale$", ".layer_scale.gamma$"),
+    (".layer_scale_1$", ".layer_scale_1.gamma$"),
+    (".layer_scale_2$", ".layer_scale_2.gamma$"),
 )
-LLM_RENAMES = (
-    (r"^model\.mm_projector\.0\.", "model.multi_modal_projector.linear_1."),
-    (r"^model\.mm_projector\.2\.", "model.multi_modal_projector.linear_2."),
-    (r"^model\.(layers|embed_tokens|norm)\.", r"model.language_model.\1."),
+LLM_NAMES = (
+    ("^model.mm_projector.0.", "^model.multi_modal_projector.linear_1."),
+    ("^model.mm_projector.2.", "^model.multi_modal_projector.linear_2."),
+    ("^model.layers.", "^model.language_model.layers."),
+    ("^model.embed_tokens.", "^model.language_model.embed_tokens."),
+    ("^model.norm.", "^model.language_model.norm."),
 )
+
+
+def rename(key: str, table: tuple[tuple[str, str], ...], reverse: bool = False) -> str:
+    """Apply a two-way name ``table`` to ``key``: original -> standard, or standard -> original with ``reverse``."""
+    for original, standard in reversed(table) if reverse else table:
+        source, target = (standard, original) if reverse else (original, standard)
+        pattern = ("^" if source.startswith("^") else "") + re.escape(source.strip("^$")) + ("$" if source.endswith("$") else "")
+        key = re.sub(pattern, lambda _, t=target.strip("^$"): t, key)
+    return key
 
 
 def downsample_positions(keys) -> list[int]:
@@ -72,8 +87,7 @@ def tower_key(key: str, downsamples: list[int]) -> str:
     down3, pos3, blocks3, down4, pos4, blocks4]``; timm nests them as ``stages.{s}.downsample /
     .pos_emb / .blocks``. A stage starts at each downsample, so ``s = bisect(downsamples, i)``.
     """
-    for pattern, repl in TOWER_RENAMES:
-        key = re.sub(pattern, repl, key)
+    key = rename(key, TOWER_NAMES)
     match = re.match(r"network\.(\d+)\.(.*)", key)
     if match is None:
         return key
@@ -107,10 +121,49 @@ def key_map(keys: list[str]) -> dict[str, str]:
         if key.startswith(ORIGINAL_TOWER):
             new = HF_TOWER + tower_key(key[len(ORIGINAL_TOWER) :], downsamples)
         else:
-            new = key
-            for pattern, repl in LLM_RENAMES:
-                new = re.sub(pattern, repl, new)
+            new = rename(key, LLM_NAMES)
         out[new] = key
+    return out
+
+
+PARTS = ("downsample", "pos_emb", "blocks")  # order of a timm stage's parts in MCi's flat ``network`` list
+
+
+def network_positions(tower_keys: list[str]) -> dict[str, str]:
+    """``{timm prefix: MCi prefix}``: where each part of timm's nested stages sits in the flat ``network``.
+
+    The inverse of ``tower_key``: stages in order, each contributing its downsample, its positional
+    conv (RepCPE, attention stages only) and its blocks, when present.
+    """
+    present = {(int(m.group(1)), m.group(2)) for k in tower_keys if (m := re.match(r"stages\.(\d+)\.(\w+)\.", k))}
+    where, index = {}, 0
+    for stage in sorted({s for s, _ in present}):
+        for part in PARTS:
+            if (stage, part) in present:
+                if part == "pos_emb":  # RepCPE's train-time conv: "pos_emb.pos_enc." in timm, "pe." in MCi
+                    where[f"stages.{stage}.pos_emb.pos_enc."] = f"network.{index}.pe."
+                where[f"stages.{stage}.{part}."] = f"network.{index}."
+                index += 1
+    return where
+
+
+def original_tower_key(key: str, where: dict[str, str]) -> str:
+    """One timm tower key (prefix removed) -> its MCi name."""
+    prefix = next((p for p in where if key.startswith(p)), None)  # "pos_emb.pos_enc." is listed before "pos_emb."
+    if prefix is not None:
+        key = where[prefix] + key[len(prefix) :]
+    return rename(key, TOWER_NAMES, reverse=True)
+
+
+def original_key_map(keys: list[str]) -> dict[str, str]:
+    """``{original name: standard name}`` for the keys of a standard ``fast_vlm`` state dict (``key_map`` reversed)."""
+    where = network_positions([k[len(HF_TOWER) :] for k in keys if k.startswith(HF_TOWER)])
+    out = {}
+    for key in keys:
+        if key.startswith(HF_TOWER):
+            out[ORIGINAL_TOWER + original_tower_key(key[len(HF_TOWER) :], where)] = key
+        else:
+            out[rename(key, LLM_NAMES, reverse=True)] = key
     return out
 
 
@@ -147,13 +200,24 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ConfigError(f"{path}: no weights found (expected *.safetensors or pytorch_model*.bin)")
     state_dict: dict[str, torch.Tensor] = {}
     for file in files:
-        state_dict.update(loader(str(file)))
+        if is_lfs_pointer(file):
+            raise ConfigError(f"{file} is a Git-LFS pointer, not the weights: run `git lfs pull` in {path} (or download the file itself)")
+        try:
+            state_dict.update(loader(str(file)))
+        except Exception as exc:  # safetensors / torch raise their own types for a damaged file
+            raise ConfigError(f"{file}: cannot read the weights ({exc}); the file is damaged or incomplete (an interrupted download?): fetch it again") from None
     return state_dict
+
+
+def is_lfs_pointer(file: Path) -> bool:
+    """A small text file Git-LFS leaves in place of a large file cloned without ``git lfs``."""
+    with open(file, "rb") as f:
+        return f.read(40).startswith(b"version https://git-lfs.github.com/spec/")
 
 
 def original_tokenizer(path: str | Path):
     """The checkpoint's Qwen2 tokenizer with ``<image>`` added (a special token) and the ChatML template."""
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer = read_tokenizer(path)
     if IMAGE_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([AddedToken(IMAGE_TOKEN, special=True, normalized=False)], special_tokens=True)
     tokenizer.chat_template = CHAT_TEMPLATE
@@ -164,7 +228,9 @@ def original_tokenizer(path: str | Path):
 
 def image_size_of_original(config: dict) -> int:
     """The frame size in the tower's name, as the original code reads it (``mobileclip_l_1024`` -> 1024)."""
-    tower = str(config.get("mm_vision_tower", ""))
+    if not config.get("mm_vision_tower"):
+        raise ConfigError("config.json has no 'mm_vision_tower' (an original FastVLM config names its tower, e.g. 'mobileclip_l_1024')")
+    tower = str(config["mm_vision_tower"])
     suffix = tower.rsplit("_", 1)[-1]
     if not tower.startswith("mobileclip") or not suffix.isdigit():
         raise ConfigError(f"mm_vision_tower {tower!r}: only FastViTHD towers ('mobileclip_l_<size>') are supported")
@@ -242,21 +308,39 @@ def grow_vocabulary(state_dict: dict[str, torch.Tensor], needed: int) -> int:
     return max(rows + [needed])
 
 
+def check_shapes(path: str | Path, converted: Converted) -> None:
+    """Every tensor's shape against the model its config describes (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        expected = FastVlmForConditionalGeneration(converted.config).state_dict()
+    wrong = [
+        f"{converted.sources[k]} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+        for k, v in converted.state_dict.items()
+        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    if wrong:
+        shown = "; ".join(wrong[:5]) + (f"; ... and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+        raise ConfigError(
+            f"{path}: {len(wrong)} tensor(s) have a shape that config.json does not describe: {shown}. "
+            "Do config.json and the weights come from the same checkpoint?"
+        )
+
+
 def load_original(path: str | Path, tokenizer=None, dtype: torch.dtype | str | None = None, **kwargs) -> FastVlmForConditionalGeneration:
     """Convert and load an original checkpoint; raises ``ConfigError`` naming missing or unexpected keys."""
     tokenizer = tokenizer or original_tokenizer(path)
     converted = convert_checkpoint(path, tokenizer)
+    check_shapes(path, converted)
     model, info = FastVlmForConditionalGeneration.from_pretrained(
         None, config=converted.config, state_dict=converted.state_dict, dtype=dtype or "auto", output_loading_info=True, **kwargs
     )
-    missing = sorted(info["missing_keys"])
+    original = {standard: name for name, standard in original_key_map(list(model.state_dict())).items()}
+    missing = sorted(original.get(k, k) for k in info["missing_keys"])
     unexpected = sorted(converted.sources.get(k, k) for k in info["unexpected_keys"])
-    mismatched = sorted(str(m) for m in info.get("mismatched_keys", ()))
-    if missing or unexpected or mismatched:
+    if missing or unexpected:
         raise ConfigError(
-            f"{path}: the checkpoint does not match FastVLM after conversion. "
+            f"{path}: the checkpoint does not match FastVLM after conversion (original key names). "
             f"Missing keys: {missing or 'none'}. Unexpected keys: {unexpected or 'none'}. "
-            f"Mismatched shapes: {mismatched or 'none'}. Is it a complete ml-fastvlm checkpoint (stage 2 or 3)?"
+            "Is it a complete ml-fastvlm checkpoint (stage 2 or 3)?"
         )
     model.generation_config.eos_token_id = converted.config.eos_token_id
     model.generation_config.pad_token_id = converted.config.pad_token_id
