@@ -214,3 +214,20 @@ def test_training_runs_from_the_cache(tiny_model_dir, media_folder, tmp_path, ca
 @pytest.fixture
 def encoder(tokenizer):
     return ChatEncoder(tokenizer, VIDEO.tokens_per_frame)
+
+
+def test_entries_follow_each_samples_visual_budget(media, tmp_path, tokenizer):
+    """A sample with two videos gets fewer frames each (``for_sample``): the cache holds them at those settings."""
+    video = replace(VIDEO, max_visual_tokens=4)  # 1 token per 64 px frame: one video keeps 3 frames, two get 2 each
+    records = [rec("one", "left.mp4"), {**rec("two", ["left.mp4", "up.MOV"]), "conversations": [
+        {"from": "human", "value": "<video>\n<video>\nWhich?"}, {"from": "gpt", "value": "left"}]}]  # fmt: skip
+    samples = load_samples(write(tmp_path / "budget.json", records), media)[0]
+    report = build_cache(samples, video, tmp_path / "cache", progress=False)
+    assert report.media == 3  # left.mp4 at 3 frames and at 2, up.MOV at 2
+    cache = FrameCache(tmp_path / "cache", video)
+    with_cache = ConversationDataset(samples, ChatEncoder(tokenizer, 1), video, frame_cache=cache)
+    without = ConversationDataset(samples, ChatEncoder(tokenizer, 1), video)
+    for sample in samples:
+        assert torch.equal(with_cache.build(sample)["pixel_values"], without.build(sample)["pixel_values"])
+    assert cache.counts == Counter(hit=3)
+    assert [with_cache.build(s)["pixel_values"].shape[0] for s in samples] == [3, 4]
