@@ -123,7 +123,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         args=training_args,
         train_dataset=train_set,
         eval_dataset=val_set,
-        data_collator=Collator(pad_token_id=tokenizer.pad_token_id),
+        data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
         callbacks=[SaveVideoConfig(video)],
         skip_counter=counter,
