@@ -93,6 +93,8 @@ def choose_trainable(model, model_args: ModelArguments, training_args: TrainingA
 
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
     set_seed(training_args.seed)
+    if training_args.fsdp and training_args.device.type == "cpu":  # accelerate would quietly run DDP instead
+        raise ConfigError("--fsdp needs GPUs (accelerate enables FSDP only on accelerators); on CPU drop --fsdp (DDP runs)")
     path = model_args.model_name_or_path
     model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
