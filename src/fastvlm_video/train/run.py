@@ -24,6 +24,7 @@ from ..model.lora import LoraSettings, apply_lora, quantization_config
 from ..model.processor import make_processor
 from .args import DataArguments, ModelArguments, TrainingArguments
 from .freeze import set_trainable
+from .threads import AdaptiveThreads, user_set_threads
 from .trainer import SaveVideoConfig, SkipCounter, VideoTrainer
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         eval_dataset=val_set,
         data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
-        callbacks=[SaveVideoConfig(video)],
+        callbacks=[SaveVideoConfig(video)] + ([AdaptiveThreads()] if training_args.device.type == "cpu" and not user_set_threads() else []),
         skip_counter=counter,
     )
     outcome = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
