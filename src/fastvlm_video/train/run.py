@@ -94,7 +94,8 @@ def choose_trainable(model, model_args: ModelArguments, training_args: TrainingA
 
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
     set_seed(training_args.seed)
-    if training_args.fsdp and training_args.device.type == "cpu":  # accelerate would quietly run DDP instead
+    on_cpu = training_args.device.type == "cpu"
+    if training_args.fsdp and on_cpu:  # accelerate would quietly run DDP instead
         raise ConfigError("--fsdp needs GPUs (accelerate enables FSDP only on accelerators); on CPU drop --fsdp (DDP runs)")
     path = model_args.model_name_or_path
     model = load_for_training(model_args, training_args)
@@ -128,7 +129,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         eval_dataset=val_set,
         data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
-        callbacks=[SaveVideoConfig(video)] + ([AdaptiveThreads()] if training_args.device.type == "cpu" and not user_set_threads() else []),
+        callbacks=[SaveVideoConfig(video), *([AdaptiveThreads()] if on_cpu and not user_set_threads() else [])],
         skip_counter=counter,
     )
     outcome = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
