@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fine-tune FastVLM on videos (+ images/text) with sound defaults: the seed's recommended settings.
 #
-#   MODEL=checkpoints/fastvlm-0.5b DATA=data/train.json VAL_DATA=data/val.json MEDIA=data \
+#   MODEL=checkpoints/fastvlm-0.5b DATA=data/train.json VAL_DATA=data/val.json MEDIA=clips \
 #       bash scripts/finetune_video.sh [any extra `fastvlm-video train` flag ...]
 #
 # Every setting below is an environment variable; extra arguments are passed to `fastvlm-video train`

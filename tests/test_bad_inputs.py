@@ -39,6 +39,8 @@ GOOD = [
     rec("good-text"),
     rec("good-segment", "clips/left.mp4", start=0.5, end=1.5),
     {"id": "good-messages", "videos": ["clips/up.MOV"], "messages": [{"role": "user", "content": "<video>Which way?"}, {"role": "assistant", "content": "up"}]},
+    {"id": "good-parts", "videos": ["clips/up.MOV"], "messages": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Which way?"}]}, {"role": "assistant", "content": "up"}]},
+    {"id": "good-mixed", "images": ["still.png"], "videos": ["clips/left.mp4"], "messages": [{"role": "user", "content": "<video>\nLike <image>?"}, {"role": "assistant", "content": "no"}]},
 ]
 
 # (id, record, reason expected in the report): the broken records of train.json
@@ -68,6 +70,9 @@ BAD_RECORDS = [
     ("media-is-a-folder", rec("media-is-a-folder", "clips", key="image"), "not a regular file"),
     ("segment-past-end", rec("segment-past-end", "clips/left.mp4", start=50, end=60), "no frames between"),
     ("too-long", rec("too-long", "clips/left.mp4", conversations=convo("<image>\n" + "very long question " * 200, "left")), "do not fit"),
+    ("nul-in-path", rec("nul-in-path", "clips/left.mp4\0../../etc/passwd"), "contains a NUL byte"),
+    ("name-too-long", rec("name-too-long", "clips/" + "a" * 300 + ".mp4"), "File name too long"),
+    ("image-name-too-long", rec("image-name-too-long", "b" * 300 + ".png", key="image"), "File name too long"),
 ]
 NOT_AN_OBJECT = ("not-an-object", "just a string", "must be a JSON object")
 

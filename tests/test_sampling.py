@@ -5,13 +5,21 @@ from fastvlm_video.media.sampling import fps_indices, uniform_indices, window
 
 
 def test_uniform_indices_span_the_whole_clip():
-    assert uniform_indices(100, 8) == np.linspace(0, 99, 8).round().astype(int).tolist()
     assert uniform_indices(100, 8)[0] == 0 and uniform_indices(100, 8)[-1] == 99
     assert uniform_indices(1, 1) == [0]
 
 
+def test_uniform_indices_are_the_seeds_exactly():
+    """The seed samples ``np.linspace(0, n-1, N, dtype=int)`` (truncated): a model fine-tuned with its code
+    must see the same frames here, on every clip length (132 frames: 18, not 19, is the 2nd frame)."""
+    assert uniform_indices(132, 8) == [0, 18, 37, 56, 74, 93, 112, 131]
+    for n in range(1, 400):
+        for frames in (1, 2, 3, 4, 8, 16, 32):
+            assert uniform_indices(n, frames) == np.linspace(0, n - 1, frames, dtype=int).tolist(), (n, frames)
+
+
 def test_short_clip_repeats_frames():
-    assert uniform_indices(3, 8) == [0, 0, 1, 1, 1, 1, 2, 2]
+    assert uniform_indices(3, 8) == [0, 0, 0, 0, 1, 1, 1, 2]  # the seed's truncation, first frame favoured
     assert uniform_indices(1, 4) == [0, 0, 0, 0]
 
 
@@ -24,8 +32,8 @@ def test_uniform_rejects_empty(bad):
 def test_fps_indices_tick_and_cap():
     ts = [i / 30 for i in range(300)]  # 10 s at 30 fps
     assert fps_indices(ts, 1.0, 64) == [0, 30, 60, 90, 120, 150, 180, 210, 240, 270]
-    capped = fps_indices(ts, 2.0, 5)
-    assert len(capped) == 5 and capped[0] == 0 and capped[-1] == 285
+    capped = fps_indices(ts, 2.0, 5)  # 20 ticks, every 15 frames, thinned like uniform sampling of the ticks
+    assert capped == [15 * i for i in uniform_indices(20, 5)] == [0, 60, 135, 210, 285]
 
 
 def test_window_selects_segment():

@@ -84,7 +84,7 @@ def test_saved_model_loads_in_plain_transformers_with_identical_logits(trained, 
         b = ours.model(input_ids=ids, pixel_values=pixel).logits
     assert torch.equal(a, b)
     assert processor.tokenizer.convert_tokens_to_ids("<image>") == plain.config.image_token_id
-    assert processor.image_processor.crop_size["height"] == 64
+    assert processor.image_processor.size["height"] == 64 and processor.image_processor.do_pad
 
 
 def test_eval_strategy_without_validation_data_fails_fast(tiny_model_dir, media_folder, tmp_path):

@@ -67,7 +67,7 @@ def test_is_video_file(name, expected):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_uniform_frames_and_timestamps(numbered_video, backend):
     clip = load_video_tensor(numbered_video, num_frames=8, image_size=64, backend=backend)
-    expected = np.linspace(0, 49, 8).round().astype(int).tolist()
+    expected = np.linspace(0, 49, 8, dtype=int).tolist()  # the seed's indices
     assert clip.indices == expected
     assert numbers(clip) == expected  # the pixels really are those frames
     assert clip.timestamps == pytest.approx([i / 10 for i in expected])
@@ -91,7 +91,7 @@ def test_pad_is_black_and_centred(numbered_video):
 def test_short_clip_repeats_frames(tmp_path):
     path = write_video(tmp_path / "short.mp4", numbered_frames(3), fps=10, gop=12)
     clip = load_video_tensor(path, num_frames=8, image_size=64)
-    assert clip.indices == [0, 0, 1, 1, 1, 1, 2, 2]
+    assert clip.indices == [0, 0, 0, 0, 1, 1, 1, 2]  # the seed's linspace(0, 2, 8, dtype=int)
     assert numbers(clip) == clip.indices
 
 
@@ -112,6 +112,8 @@ def test_load_video_frames_is_seed_compatible(numbered_video):
     frames = load_video_frames(numbered_video, num_frames=4)
     assert len(frames) == 4 and all(isinstance(f, Image.Image) for f in frames)
     assert frames[0].size == (64, 48)
+    # the seed's frames: linspace(0, 49, 4, dtype=int) = 0, 16, 32, 49 (rounding would give 33)
+    assert [frame_number_of(np.asarray(f)) for f in frames] == np.linspace(0, 49, 4, dtype=int).tolist() == [0, 16, 32, 49]
 
 
 @pytest.mark.parametrize("processor_class", ["CLIPImageProcessor", "CLIPImageProcessorPil"])
@@ -197,7 +199,7 @@ def test_one_keyframe_clip_is_decoded_in_one_pass(tmp_path, monkeypatch):
     for sampling in ("uniform", "keyframe"):
         seeks.clear()
         clip = load_video_tensor(path, num_frames=8, image_size=64, frame_sampling=sampling)
-        assert numbers(clip) == clip.indices == np.linspace(0, 59, 8).round().astype(int).tolist()
+        assert numbers(clip) == clip.indices == np.linspace(0, 59, 8, dtype=int).tolist()
         assert len(seeks) <= 1
     assert clip.fallbacks == 7  # keyframe mode: frame 0 is the only keyframe, 7 targets decoded exactly
 
@@ -212,8 +214,8 @@ def test_keyframe_mode_stays_inside_the_segment(numbered_video):
     """Keyframes 0, 12, 24, 36, 48: a 1.5 s - 3.0 s window must not snap back to frame 12."""
     clip = load_video_tensor(numbered_video, num_frames=3, image_size=64, frame_sampling="keyframe", start=1.5, end=3.0)
     assert all(1.5 <= t <= 3.0 for t in clip.timestamps)
-    # frames 15..30; targets 15, 23, 30: only 30 has a keyframe (24) at or before it inside the window
-    assert clip.indices == [15, 23, 24] and numbers(clip) == clip.indices and clip.fallbacks == 2
+    # frames 15..30; targets 15, 22, 30: only 30 has a keyframe (24) at or before it inside the window
+    assert clip.indices == [15, 22, 24] and numbers(clip) == clip.indices and clip.fallbacks == 2
 
 
 def test_auto_backend_is_pyav():

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
-from . import commands
+from . import __version__, commands
 from .errors import FastVlmVideoError
 
 DESCRIPTION = """Fine-tune FastVLM on videos, images and text; predict and evaluate.
 
 examples:
   fastvlm-video demo --out runs/demo                  # synthetic videos + tiny model, on CPU
-  fastvlm-video train --model_name_or_path MODEL_DIR --data_path train.json --image_folder media \\
-      --validation_data_path val.json --output_dir runs/ft     # + any HF TrainingArguments flag
+  fastvlm-video tiny-model models/tiny                # a small random model to try every command
+  fastvlm-video prepare clips/ --out data --question "What exercise is shown?" --answer "{class}"
+  fastvlm-video train --model_name_or_path MODEL_DIR --data_path data/train.json --image_folder clips \\
+      --validation_data_path data/val.json --output_dir runs/ft     # + any HF TrainingArguments flag
   fastvlm-video predict --model runs/ft --input clip.mp4 --prompt "What happens?"
   fastvlm-video frames clip.mp4 --out strip.png        # see the frames the model sees
+
+Every command has --help with examples (fastvlm-video COMMAND --help).
 """
 
 
@@ -35,11 +41,30 @@ def load_commands() -> dict:
 def build_parser(modules: dict) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastvlm-video", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"fastvlm-video {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in modules.items():
         doc = (module.__doc__ or "").strip()
-        module.add_arguments(sub.add_parser(name, help=module.HELP, description=doc, add_help=not getattr(module, "PASSTHROUGH", False)))
+        passthrough = getattr(module, "PASSTHROUGH", False)
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=doc, add_help=not passthrough, allow_abbrev=False))
     return parser
+
+
+def unknown_flags_error(parser: argparse.ArgumentParser, command: str | None, unknown: list[str]) -> str:
+    """'unrecognized argument --promt; did you mean --prompt?' for each unknown flag of the subcommand."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    target = subparsers.choices.get(command, parser)
+    known = [s for action in target._actions for s in action.option_strings]
+    lines = []
+    for token in unknown:
+        flag = token.split("=", 1)[0]
+        if not flag.startswith("-"):
+            continue
+        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+        lines.append(f"unrecognized argument {flag}" + (f"; did you mean {close[0]}?" if close else ""))
+    if not lines:
+        lines.append(f"unrecognized arguments: {' '.join(unknown)}")
+    return f"{target.prog}: error: " + f"\n{target.prog}: error: ".join(lines) + f"\n(see {target.prog} --help)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if rest and getattr(modules.get(rest[0]), "PASSTHROUGH", False):
             return modules[rest[0]].run(rest[1:])
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            print(unknown_flags_error(parser, args.command, unknown), file=sys.stderr)
+            return 2
         if args.command is None:
             parser.print_help()
             return 2
@@ -60,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     except FastVlmVideoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `fastvlm-video train --help | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ class RecordError(FastVlmVideoError):
         super().__init__(f"{where}: {reason}")
 
 
-class ConfigError(FastVlmVideoError):
-    """A command-line or YAML setting is invalid or inconsistent with the checkpoint."""
+class ConfigError(FastVlmVideoError, ValueError):
+    """A command-line or YAML setting is invalid or inconsistent with the checkpoint (a ``ValueError`` too)."""
 
 
 class TooManySkippedSamples(FastVlmVideoError):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .constants import VIDEO_CONFIG_NAME, VISION_STRIDE
+from .errors import ConfigError
 from .media.sampling import FRAME_SAMPLING_MODES
 from .media.transforms import ASPECT_MODES
 from .media.video import VIDEO_BACKENDS
@@ -25,16 +27,25 @@ class VideoConfig:
     video_backend: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        """Every setting checked at start-up; a ``ConfigError`` names the field, its flag and what to use."""
+        _whole("num_frames (--num_video_frames)", self.num_frames, minimum=1)
+        _whole("max_frames (--max_frames)", self.max_frames, minimum=1)
+        _whole("image_size (--image_size)", self.image_size, minimum=None)
+        if self.image_size < VISION_STRIDE or self.image_size % VISION_STRIDE:
+            raise ConfigError(
+                f"image_size (--image_size) must be a positive multiple of {VISION_STRIDE} (FastViTHD stride), "
+                f"got {self.image_size}: use e.g. 512 or 1024 (the released models' size)"
+            )
+        if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) or not math.isfinite(self.fps):
+            raise ConfigError(f"fps (--video_fps) must be a finite number of frames per second, got {self.fps!r}")
+        if self.fps <= 0:
+            raise ConfigError(f"fps (--video_fps) must be > 0, got {self.fps}")
         if self.frame_sampling not in FRAME_SAMPLING_MODES:
-            raise ValueError(f"frame_sampling must be one of {FRAME_SAMPLING_MODES}, got {self.frame_sampling!r}")
+            raise ConfigError(f"frame_sampling must be one of {FRAME_SAMPLING_MODES}, got {self.frame_sampling!r}")
         if self.aspect not in ASPECT_MODES:
-            raise ValueError(f"aspect must be one of {ASPECT_MODES}, got {self.aspect!r}")
+            raise ConfigError(f"aspect must be one of {ASPECT_MODES}, got {self.aspect!r}")
         if self.video_backend not in VIDEO_BACKENDS:
-            raise ValueError(f"video_backend must be one of {VIDEO_BACKENDS}, got {self.video_backend!r}")
-        if self.image_size % VISION_STRIDE:
-            raise ValueError(f"image_size must be a multiple of {VISION_STRIDE} (FastViTHD stride), got {self.image_size}")
+            raise ConfigError(f"video_backend must be one of {VIDEO_BACKENDS}, got {self.video_backend!r}")
 
     def decode_kwargs(self) -> dict:
         """The keyword arguments of ``load_video_tensor`` these settings stand for."""
@@ -65,3 +76,11 @@ class VideoConfig:
             return None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+
+
+def _whole(name: str, value: object, minimum: int | None) -> None:
+    """``value`` must be an int (not a bool, not a float) and at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")

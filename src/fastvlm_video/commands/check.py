@@ -44,9 +44,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..data.check import format_summary, run_check
     from ..data.parallel import default_workers
+    from ..data.preflight import check_media_folder
     from ..data.subset import write_subset
     from ..data.settings import chat_encoder, video_settings
 
+    check_media_folder(args.data, args.media_folder, "--media_folder", args.allow_outside_media_folder)
     video = video_settings(args)
     report = run_check(
         args.data,

@@ -1,11 +1,20 @@
 """fastvlm-video compare: two evaluations of the same data side by side — metric deltas (B - A) and the
-samples the two models answer differently (fixed / broke first). Prints a table; --html writes a page."""
+samples the two models answer differently (fixed / broke first). Prints a table; --html writes a page.
+
+examples:
+  fastvlm-video compare runs/base/eval runs/ft/eval
+  fastvlm-video compare runs/a/eval runs/b/eval --html a_vs_b.html --max_rows 50
+"""
+
+
+import argparse
 
 NAME = "compare"
 HELP = "metric deltas and disagreeing samples of two evaluate outputs"
 
 
 def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("out_a", help="first evaluate --out folder (A, the baseline)")
     parser.add_argument("out_b", help="second evaluate --out folder (B)")
     parser.add_argument("--html", default="compare.html", help="HTML page to write ('' for none)")

@@ -1,10 +1,19 @@
-"""fastvlm-video demo: a tiny FastVLM trained on CPU on synthetic images, then videos, and evaluated."""
+"""fastvlm-video demo: a tiny FastVLM trained on CPU on synthetic images, then videos, and evaluated.
+
+examples:
+  fastvlm-video demo --out runs/demo
+  fastvlm-video demo --out runs/demo1 --num_video_frames 1     # one frame cannot tell the motion
+"""
+
+
+import argparse
 
 NAME = "demo"
 HELP = "tiny FastVLM trained on synthetic images then videos, evaluated on CPU (no downloads)"
 
 
 def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--out", default="runs/demo", help="output folder: data/, image_model/ (stage 1), model/ (stage 2), eval/, metrics.json")
     parser.add_argument("--num_video_frames", type=int, default=8, help="frames per video (1 shows the model cannot tell motion)")
     parser.add_argument("--epochs", type=int, default=None, help="video fine-tuning epochs (default: the demo's tuned value, 3)")

@@ -1,11 +1,21 @@
 """fastvlm-video evaluate: answer every sample of a test file, then write predictions.jsonl (as it goes),
-metrics.json and report.html into --out. An interrupted run continues with --resume."""
+metrics.json and report.html into --out. An interrupted run continues with --resume.
+Exits 1 when no sample could be scored (every media file unreadable).
+
+examples:
+  fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval
+  fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval \\
+      --task classification --batch_size 16 --resume
+"""
+
+import argparse
 
 NAME = "evaluate"
 HELP = "batch inference on a test set: predictions.jsonl, metrics.json and an HTML report"
 
 
 def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", required=True, help="checkpoint directory")
     parser.add_argument("--data", required=True, help="test records (LLaVA JSON/JSONL or messages format)")
     parser.add_argument("--media_folder", "--image_folder", default=".", help="folder the media paths are relative to")
@@ -21,12 +31,16 @@ def add_arguments(parser) -> None:
                         "auto: guess from the references")  # fmt: skip
     parser.add_argument("--no_semantic", action="store_true", help="skip the sentence-embedding similarity")
     parser.add_argument("--skip_invalid_records", action="store_true", help="log and skip malformed records")
+    parser.add_argument("--allow_outside_media_folder", action="store_true",
+                        help="accept media paths that leave the media folder (../, absolute, symlinks out)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue OUT/predictions.jsonl, skipping done ids")
     group.add_argument("--overwrite", action="store_true", help="start again, replacing OUT/predictions.jsonl")
 
 
 def run(args) -> int:
+    import sys
+
     from ..infer.evaluate import evaluate_checkpoint
     from ..infer.predictions import METRICS, PREDICTIONS, REPORT
     from ..infer.report import headline_metrics
@@ -35,7 +49,7 @@ def run(args) -> int:
         args.model, args.data, args.media_folder, args.out, limit=args.limit, device=args.device,
         semantic=not args.no_semantic, skip_invalid=args.skip_invalid_records, num_frames=args.num_frames,
         frame_sampling=args.frame_sampling, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        resume=args.resume, overwrite=args.overwrite, task=args.task,
+        resume=args.resume, overwrite=args.overwrite, task=args.task, allow_outside_media_folder=args.allow_outside_media_folder,
     )  # fmt: skip
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
     for _, label, value in headline_metrics(metrics):
@@ -43,4 +57,7 @@ def run(args) -> int:
     for note in metrics["notes"]:
         print(f"  note: {note}")
     print(f"\n{args.out}/{REPORT}\n{args.out}/{METRICS}\n{args.out}/{PREDICTIONS}")
+    if metrics["num_scored"] == 0:
+        print(f"error: no sample could be scored ({metrics['num_errors']} with unreadable media; reasons in {args.out}/{PREDICTIONS})", file=sys.stderr)
+        return 1
     return 0

@@ -2,13 +2,23 @@
 
 Any checkpoint loads: standard, original ml-fastvlm, or a LoRA adapter. --verbose prints, on stderr,
 the time to first token split into decode / preprocess / vision encode / prefill, and tokens per second.
+A missing --input is reported before the model loads.
+
+examples:
+  fastvlm-video predict --model runs/ft --input clip.mp4 --prompt "What happens?"
+  fastvlm-video predict --model runs/ft --input photo.jpg --prompt "What is this?" --verbose
+  fastvlm-video predict --model runs/lora --input clip.mp4 --num_frames 16 --temperature 0.7
 """
+
+
+import argparse
 
 NAME = "predict"
 HELP = "ask a model about one video or image; the answer streams to stdout"
 
 
 def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", required=True, help="checkpoint directory (fast_vlm, original llava_qwen2, or LoRA adapter)")
     parser.add_argument("--input", help="video or image file (omit for a text-only question)")
     parser.add_argument("--prompt", default="Describe the video.")
@@ -24,8 +34,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
 
+    from ..data.preflight import require_files
     from ..infer.predictor import Timings, load
 
+    if args.input:
+        require_files([args.input], "input")
     predictor = load(args.model, device=args.device, num_frames=args.num_frames, frame_sampling=args.frame_sampling)
     timings = Timings()
     prompt = predictor.prompt_for(args.input, args.prompt, timings)

@@ -4,6 +4,28 @@ NAME = "train"
 HELP = "fine-tune FastVLM on videos/images/text (all flags: fastvlm-video train --help)"
 PASSTHROUGH = True  # the remaining argv goes to HfArgumentParser
 
+USAGE = """usage: fastvlm-video train --model_name_or_path MODEL --data_path TRAIN.json --image_folder MEDIA
+                           --output_dir OUT [--validation_data_path VAL.json] [--flag value ...]
+       fastvlm-video train --config run.yaml [--flag value ...]
+
+Fine-tune FastVLM on videos, images and text. Media paths in the data are relative to --image_folder
+(checked before the model loads). A YAML file takes the same keys; flags given after it win.
+
+examples:
+  fastvlm-video train --model_name_or_path checkpoints/fastvlm-0.5b --data_path data/train.json \\
+      --validation_data_path data/val.json --image_folder clips --output_dir runs/ft \\
+      --num_video_frames 8 --model_max_length 4096 --eval_strategy steps --eval_steps 50 --bf16 true
+  fastvlm-video train --config configs/finetune_lora.yaml --model_name_or_path checkpoints/fastvlm-0.5b
+  fastvlm-video tiny-model models/tiny && fastvlm-video train --model_name_or_path models/tiny \\
+      --data_path data/train.json --image_folder clips --output_dir runs/try --max_steps 4   # no weights needed
+
+most used: --num_video_frames --frame_sampling --image_size --model_max_length --learning_rate
+  --num_train_epochs --per_device_train_batch_size --gradient_accumulation_steps --lora_enable
+  --unfreeze_mm_vision_tower --resume_from_checkpoint --skip_invalid_records
+
+All flags follow (this tool's first, then Hugging Face TrainingArguments):
+"""
+
 
 def add_arguments(parser) -> None:
     pass
@@ -14,8 +36,10 @@ def run(argv: list[str]) -> int:
     from ..train.run import train
 
     if not argv or argv[0] in ("-h", "--help"):
-        build_parser().print_help()
-        print("\nOr a YAML file with the same keys: fastvlm-video train --config run.yaml [--flag value ...]")
+        print(USAGE)
+        parser = build_parser()
+        parser.prog = "fastvlm-video train"
+        parser.print_help()
         return 0
     result = train(*parse_train_args(argv))
     eval_part = f", eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""

@@ -7,8 +7,11 @@ training takes, at the file's own resolution) and measured:
 - brightness  mean grey level (0-255) over the sampled frames
 - sharpness   variance of the Laplacian of the grey frames, averaged over frames (low = blurred;
               it grows with detail and resolution, so tune ``min_sharpness`` to your data)
-- motion      share of consecutive sampled frames whose mean absolute grey difference exceeds
-              ``motion_threshold`` (videos only)
+- motion      share of consecutive sampled frames that differ somewhere: the frame is cut into
+              MOTION_GRID x MOTION_GRID tiles and a pair moves when the mean absolute grey
+              difference of its busiest tile exceeds ``motion_threshold`` (videos and animations).
+              Measured locally, a small subject moving in a large still frame counts as motion;
+              a whole-frame mean would dilute it below any threshold.
 
 A record is kept when all its media pass (text-only records are kept). A per-file CSV gives the
 measured values and the reasons for each rejection.
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..media.animation import is_animated_image
 from ..media.image import load_image
 from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
@@ -36,6 +40,7 @@ from .subset import write_subset
 logger = logging.getLogger(__name__)
 
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma
+MOTION_GRID = 8  # motion is measured per tile of a MOTION_GRID x MOTION_GRID grid over the frame
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Thresholds:
     min_brightness: float = 20.0
     max_brightness: float = 235.0
     min_sharpness: float = 50.0
-    motion_threshold: float = 2.0  # mean |grey difference| (0-255) that counts as motion
+    motion_threshold: float = 2.0  # mean |grey difference| (0-255) in the busiest tile that counts as motion
     min_motion_share: float = 0.2
 
 
@@ -85,19 +90,27 @@ def laplacian_variance(grey: np.ndarray) -> float:
     return float(lap.var())
 
 
+def tile_means(values: np.ndarray, grid: int = MOTION_GRID) -> np.ndarray:
+    """(P, H, W) -> (P, g, g): the mean of each tile of a ``grid`` x ``grid`` cut (fewer tiles on tiny frames)."""
+    edges = [np.linspace(0, n, min(grid, n) + 1).astype(int) for n in values.shape[1:]]
+    sums = np.add.reduceat(np.add.reduceat(values, edges[0][:-1], axis=1), edges[1][:-1], axis=2)
+    return sums / np.outer(np.diff(edges[0]), np.diff(edges[1]))
+
+
 def motion_share(grey: np.ndarray, indices: Sequence[int], threshold: float) -> float:
-    """Share of consecutive distinct sampled frames whose mean |difference| exceeds ``threshold``."""
+    """Share of consecutive distinct sampled frames whose busiest tile's mean |difference| exceeds ``threshold``."""
     distinct = [i for i in range(len(indices)) if i == 0 or indices[i] != indices[i - 1]]
     if len(distinct) < 2:
         return 0.0
     g = grey[distinct]
-    diffs = np.abs(g[1:] - g[:-1]).mean(axis=(1, 2))
-    return float((diffs > threshold).mean())
+    busiest = tile_means(np.abs(g[1:] - g[:-1])).max(axis=(1, 2))
+    return float((busiest > threshold).mean())
 
 
 def measure(job: MediaJob, video: VideoConfig, motion_threshold: float) -> Quality:
     """Sample a file as training does (full resolution) and measure it; raises ``MediaError``."""
-    if job.kind == "image":
+    still = job.kind == "image" and not is_animated_image(job.path)
+    if still:
         frames, indices = np.asarray(load_image(job.path))[None], [0]
     else:
         clip = load_video_tensor(
@@ -111,7 +124,7 @@ def measure(job: MediaJob, video: VideoConfig, motion_threshold: float) -> Quali
         height=int(frames.shape[1]),
         brightness=round(float(grey.mean()), 2),
         sharpness=round(float(np.mean([laplacian_variance(g) for g in grey])), 2),
-        motion_share=None if job.kind == "image" else round(motion_share(grey, indices, motion_threshold), 3),
+        motion_share=None if still else round(motion_share(grey, indices, motion_threshold), 3),
     )
 
 

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import MediaError, TooManySkippedSamples
+from ..media.animation import is_animated_image
 from ..media.image import load_image_tensor
 from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
@@ -34,8 +35,8 @@ class Skip:
 
 
 def load_media(ref: MediaRef, video: VideoConfig) -> tuple[torch.Tensor, list[float] | None]:
-    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos."""
-    if ref.kind == "video":
+    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos (and animations)."""
+    if ref.kind == "video" or is_animated_image(ref.path):
         clip = load_video_tensor(ref.path, **video.decode_kwargs(), start=ref.start, end=ref.end)
         return clip.frames, clip.timestamps
     return load_image_tensor(ref.path, video.image_size, video.aspect), None

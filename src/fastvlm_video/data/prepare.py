@@ -24,7 +24,7 @@ from .subset import write_records
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})  # animated ones are read as videos
 SPLIT_NAMES = ("train", "val", "test")
 FIELDS = ("media", "question", "answer", "class", "group", "id", "start", "end")
 DEFAULT_QUESTION = "What is shown in the video?"

@@ -3,7 +3,16 @@
 LLaVA:    {"id", "image"|"video": str | [str], "conversations": [{"from": "human"|"gpt"|"system", "value"}]}
 messages: {"id", "images"|"videos": [str], "messages": [{"role": "user"|"assistant"|"system", "content"}]}
 The ``image`` key may hold a video (detected by extension), as FastVLM video forks do. A record may
-carry ``start``/``end`` seconds to sample a segment of its video.
+carry ``start``/``end`` seconds to sample a segment of its video. ``content`` may also be a list of
+parts, as transformers chat templates and TRL write it: ``{"type": "text", "text": ...}`` is text,
+``{"type": "image"}`` / ``{"type": "video"}`` a placeholder of that type (rendered ``<image>\n``, as
+the chat template saved with checkpoints renders it).
+
+Placeholders and media are paired in text order. A record that lists both images and videos and
+whose text uses ``<video>`` pairs each placeholder with the next item of its own type (the key it
+is listed under); otherwise ``<image>`` stands for any media (LLaVA's convention) and the media are
+taken as listed, images first. Text without placeholders gets one ``<image>\n`` per media item,
+as listed, prepended to the first user turn.
 
 Rules shared by training and ``fastvlm-video check``: every media path must stay inside the media
 folder (no ``../``, no absolute path elsewhere, no symlink out) unless ``allow_outside_media_folder``;
@@ -26,6 +35,9 @@ from ..media.video import is_video_file
 
 ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 PLACEHOLDER_RE = re.compile(f"{re.escape(IMAGE_TOKEN)}|{re.escape(VIDEO_TOKEN)}")
+PLACEHOLDER_OF = {"image": IMAGE_TOKEN, "video": VIDEO_TOKEN}  # a media type -> its placeholder
+MEDIA_TYPE_OF_KEY = {"image": "image", "images": "image", "video": "video", "videos": "video"}
+INLINE_MEDIA_KEYS = ("path", "url", "image", "video")  # HF parts may carry their file; ours list it apart
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class MediaRef:
 @dataclass(frozen=True)
 class Message:
     role: str  # "system" | "user" | "assistant"
-    content: str  # media placeholders normalised to "<image>"
+    content: str  # media placeholders normalised to "<image>" (once paired with their media)
 
 
 @dataclass
@@ -77,7 +89,8 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, object]]:
         yield from enumerate(records)
         return
     index = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines() also splits on U+2028, U+2029 and U+0085, legal inside JSON strings
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -140,28 +153,55 @@ def parse_record(
         role = ROLE_ALIASES.get(turn[role_key]) if isinstance(turn[role_key], str) else None
         if role is None:
             raise fail(f"turn {t} has unknown role {turn[role_key]!r} (expected one of {sorted(ROLE_ALIASES)})")
-        content = turn[text_key]
-        if not isinstance(content, str):
-            raise fail(f"turn {t}: '{text_key}' must be a string, got {type(content).__name__}")
+        content = _content_text(turn[text_key], f"turn {t}", text_key, fail)
         if role == "system" and t != 0:
             raise fail(f"turn {t}: a system message may only come first")
-        messages.append(Message(role, PLACEHOLDER_RE.sub(IMAGE_TOKEN, content)))
+        messages.append(Message(role, content))
     if not any(m.role == "assistant" for m in messages):
         raise fail("no assistant ('gpt') turn: nothing to learn from")
     if not any(m.role == "assistant" and m.content.strip() for m in messages):
         raise fail("every assistant turn is empty")
     start, end = _segment(record, fail)
     if not allow_outside_media_folder:
-        for p in media:
+        for p, _ in media:
             _check_inside(p, media_folder, fail)
-    refs = [
-        MediaRef(str(Path(media_folder) / p), "video" if is_video_file(p) else "image", start, end) for p in media
-    ]
-    return Sample(record_id, _reconcile_placeholders(messages, len(refs), fail), refs, source, index)
+    messages, paths = _pair_media(messages, media, fail)
+    refs = [MediaRef(str(Path(media_folder) / p), "video" if is_video_file(p) else "image", start, end) for p in paths]
+    return Sample(record_id, messages, refs, source, index)
 
 
-def _media_list(record: dict, keys: tuple[str, ...], fail) -> list[str]:
-    paths: list[str] = []
+def _content_text(content: object, where: str, key: str, fail) -> str:
+    """A turn's text: a string, or HF-style parts joined as ``CHAT_TEMPLATE`` renders them."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise fail(f"{where}: '{key}' must be a string or a list of parts, got {type(content).__name__}")
+    pieces = []
+    for p, part in enumerate(content):
+        here = f"{where}, part {p}"
+        if not isinstance(part, dict):
+            raise fail(f"{here}: a part must be an object such as {{'type': 'text', 'text': '...'}}, got {type(part).__name__}")
+        kind = part.get("type")
+        if kind == "text":
+            if not isinstance(part.get("text"), str):
+                raise fail(f"{here}: a text part needs a string 'text'")
+            pieces.append(part["text"])
+        elif kind in PLACEHOLDER_OF:
+            inline = next((k for k in INLINE_MEDIA_KEYS if part.get(k) is not None), None)
+            if inline is not None:
+                raise fail(f"{here}: the {kind} part carries its file in {inline!r}; list the file under '{kind}s' "
+                           f"and keep the part as a placeholder {{'type': '{kind}'}}")  # fmt: skip
+            pieces.append(PLACEHOLDER_OF[kind] + "\n")
+        elif kind is None:
+            raise fail(f"{here}: no 'type' (expected 'text', 'image' or 'video')")
+        else:
+            raise fail(f"{here}: unknown part type {kind!r} (expected 'text', 'image' or 'video')")
+    return "".join(pieces)
+
+
+def _media_list(record: dict, keys: tuple[str, ...], fail) -> list[tuple[str, str]]:
+    """``(path, type)`` of every media item, in key order; the type is the key's (image or video)."""
+    media: list[tuple[str, str]] = []
     for key in keys:
         value = record.get(key)
         if value is None:
@@ -169,8 +209,11 @@ def _media_list(record: dict, keys: tuple[str, ...], fail) -> list[str]:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(p, str) and p for p in items):
             raise fail(f"'{key}' must be a path or a list of paths")
-        paths.extend(items)
-    return paths
+        for p in items:
+            if "\0" in p:  # os calls would raise a bare ValueError later, naming nothing
+                raise fail(f"media path {p!r} contains a NUL byte")
+        media.extend((p, MEDIA_TYPE_OF_KEY[key]) for p in items)
+    return media
 
 
 def _check_inside(path: str, media_folder: str | Path, fail) -> None:
@@ -194,22 +237,36 @@ def _segment(record: dict, fail) -> tuple[float | None, float | None]:
     return start, end
 
 
-def _reconcile_placeholders(messages: list[Message], num_media: int, fail) -> list[Message]:
-    """One placeholder per media item, in user turns; none at all -> prepend them to the first user turn."""
-    if any(m.role != "user" and IMAGE_TOKEN in m.content for m in messages):
+def _pair_media(messages: list[Message], media: list[tuple[str, str]], fail) -> tuple[list[Message], list[str]]:
+    """Pair placeholders (user turns only) with media; returns the messages with placeholders normalised
+    to ``<image>`` and the media paths in placeholder order (the order the encoder expands them in)."""
+    if any(m.role != "user" and PLACEHOLDER_RE.search(m.content) for m in messages):
         raise fail(f"a media placeholder ({IMAGE_TOKEN} / {VIDEO_TOKEN}) may only appear in user turns")
-    found = sum(m.content.count(IMAGE_TOKEN) for m in messages)
-    if found == num_media:
-        return messages
-    if found == 0:
+    found = [p for m in messages for p in PLACEHOLDER_RE.findall(m.content)]
+    if not found and media:
         first_user = next((i for i, m in enumerate(messages) if m.role == "user"), None)
         if first_user is None:
-            raise fail(f"{num_media} media item(s) but no user turn to attach them to")
+            raise fail(f"{len(media)} media item(s) but no user turn to attach them to")
         m = messages[first_user]
         messages = list(messages)
-        messages[first_user] = Message(m.role, (IMAGE_TOKEN + "\n") * num_media + m.content)
-        return messages
-    raise fail(f"{found} media placeholder(s) in the text but {num_media} media item(s)")
+        messages[first_user] = Message(m.role, (IMAGE_TOKEN + "\n") * len(media) + m.content)
+        return messages, [p for p, _ in media]
+    by_type = {t: [p for p, kind in media if kind == t] for t in PLACEHOLDER_OF}
+    if VIDEO_TOKEN in found and all(by_type.values()):  # typed text, both types listed: pair by type
+        wanted = {t: found.count(PLACEHOLDER_OF[t]) for t in PLACEHOLDER_OF}
+        if any(wanted[t] != len(by_type[t]) for t in PLACEHOLDER_OF):
+            raise fail(
+                f"{wanted['image']} {IMAGE_TOKEN} placeholder(s) for {len(by_type['image'])} image(s) and "
+                f"{wanted['video']} {VIDEO_TOKEN} placeholder(s) for {len(by_type['video'])} video(s); "
+                "with both images and videos listed, each placeholder takes the next item of its own type"
+            )
+        queues = {PLACEHOLDER_OF[t]: iter(paths) for t, paths in by_type.items()}
+        paths = [next(queues[p]) for p in found]
+    elif len(found) == len(media):
+        paths = [p for p, _ in media]
+    else:
+        raise fail(f"{len(found)} media placeholder(s) in the text but {len(media)} media item(s)")
+    return [Message(m.role, PLACEHOLDER_RE.sub(IMAGE_TOKEN, m.content)) for m in messages], paths
 
 
 def load_samples(

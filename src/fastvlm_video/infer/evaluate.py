@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..data.records import Sample, load_samples
+from ..data.preflight import preflight
+from ..data.records import Sample
 from ..errors import ConfigError, MediaError
 from .metrics import exact_match, summarize
 from .predictions import FRAMES, METRICS, PREDICTIONS, append_rows, read_json, read_rows, write_json
@@ -139,11 +140,17 @@ def _start(out: Path, settings: dict, resume: bool, overwrite: bool) -> None:
         if changed:
             raise ConfigError(f"{out}: cannot resume with different settings {changed}; pass --overwrite to start again")
     elif existing.is_file() and not resume:
-        if not overwrite:
-            raise ConfigError(f"{existing} exists: pass --resume to continue it or --overwrite to start again")
+        refuse_clobber(out, resume, overwrite)
         existing.unlink()
         shutil.rmtree(out / FRAMES, ignore_errors=True)
     write_json(out / SETTINGS, settings)
+
+
+def refuse_clobber(out: str | Path, resume: bool, overwrite: bool) -> None:
+    """Earlier results in ``out`` are continued (``resume``) or replaced (``overwrite``), never silently."""
+    existing = Path(out) / PREDICTIONS
+    if existing.is_file() and not (resume or overwrite):
+        raise ConfigError(f"{existing} exists: pass --resume to continue it or --overwrite to start again")
 
 
 def evaluate_checkpoint(
@@ -157,10 +164,12 @@ def evaluate_checkpoint(
     skip_invalid: bool = False,
     num_frames: int | None = None,
     frame_sampling: str | None = None,
+    allow_outside_media_folder: bool = False,
     **kwargs,
 ) -> dict:
-    """Load a checkpoint and a data file, then ``evaluate``; ``kwargs`` go to ``evaluate``."""
-    samples, invalid = load_samples(data, media_folder, skip_invalid=skip_invalid)
+    """Check the data and ``out``, load the checkpoint, then ``evaluate``; ``kwargs`` go to ``evaluate``."""
+    samples, invalid = preflight([data], media_folder, "--media_folder", skip_invalid, allow_outside_media_folder)
+    refuse_clobber(out, kwargs.get("resume", False), kwargs.get("overwrite", False))
     for exc in invalid:
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples

@@ -18,6 +18,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from ..errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
@@ -52,12 +54,31 @@ class TrainingLog:
 
 
 def find_trainer_state(run_dir: str | Path) -> Path | None:
-    """``RUN_DIR/trainer_state.json``, else the one of the newest ``checkpoint-*``; ``None`` when absent."""
+    """``RUN_DIR/trainer_state.json``, else the one of the newest ``checkpoint-*``; ``None`` when absent.
+
+    A file that is not a complete JSON object (a save interrupted by a kill or a full disk) is skipped
+    with a warning, so the previous checkpoint's state is used."""
     run_dir = Path(run_dir)
-    if (run_dir / STATE_FILE).is_file():
-        return run_dir / STATE_FILE
-    checkpoints = sorted(run_dir.glob(f"checkpoint-*/{STATE_FILE}"), key=lambda p: int(p.parent.name.split("-")[-1]))
-    return checkpoints[-1] if checkpoints else None
+    checkpoints = sorted(run_dir.glob(f"checkpoint-*/{STATE_FILE}"), key=lambda p: _step_of(p.parent), reverse=True)
+    for path in [run_dir / STATE_FILE, *checkpoints]:
+        if path.is_file():
+            if _read_state(path) is not None:
+                return path
+            logger.warning("%s is incomplete or not valid JSON (an interrupted save?): skipped", path)
+    return None
+
+
+def _step_of(checkpoint: Path) -> int:
+    suffix = checkpoint.name.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else -1
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def read_training_log(path: str | Path) -> TrainingLog:
@@ -66,9 +87,12 @@ def read_training_log(path: str | Path) -> TrainingLog:
     if path.is_dir():
         found = find_trainer_state(path)
         if found is None:
-            raise FileNotFoundError(f"{path}: no {STATE_FILE} (nor checkpoint-*/{STATE_FILE})")
+            raise ConfigError(f"{path}: no readable {STATE_FILE} (nor checkpoint-*/{STATE_FILE})")
         path = found
-    history = json.loads(path.read_text())["log_history"]
+    state = _read_state(path)
+    if state is None:
+        raise ConfigError(f"{path}: not a complete trainer_state.json (an interrupted save?)")
+    history = state.get("log_history", [])
     points: dict[str, dict[int, float]] = {}  # by step: a repeated entry (e.g. a final evaluation) counts once
     for entry in history:
         step = entry.get("step")

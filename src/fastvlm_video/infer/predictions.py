@@ -25,7 +25,8 @@ def read_rows(path: str | Path, repair: bool = False) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    with path.open(encoding="utf-8", newline="\n") as f:  # "\n" only: U+2028 etc. are legal inside JSON strings
+        lines = f.readlines()
     rows = []
     for n, line in enumerate(lines):
         try:

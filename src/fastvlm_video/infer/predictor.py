@@ -26,7 +26,7 @@ from ..constants import IMAGE_TOKEN
 from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import load_media
-from ..data.records import MediaRef, Message
+from ..data.records import PLACEHOLDER_RE, MediaRef, Message
 from ..media.video import is_video_file
 from ..model.load import load_model, load_tokenizer, video_config_of
 
@@ -133,8 +133,8 @@ class Predictor:
 
     def prompt_for(self, media_path: str | Path | None, question: str, timings: Timings | None = None) -> Prompt:
         media = [] if media_path is None else [MediaRef(str(media_path), "video" if is_video_file(media_path) else "image")]
-        text = question if not media or IMAGE_TOKEN in question else f"{IMAGE_TOKEN}\n{question}"
-        return self.prepare([Message("user", text)], media, timings)
+        text = question if not media or PLACEHOLDER_RE.search(question) else f"{IMAGE_TOKEN}\n{question}"
+        return self.prepare([Message("user", PLACEHOLDER_RE.sub(IMAGE_TOKEN, text))], media, timings)  # <video> as in training
 
     def _inputs(self, prompts: Sequence[Prompt]) -> dict:
         batch = self.collator([{"input_ids": p.input_ids, "pixel_values": p.pixel_values} for p in prompts])

@@ -8,14 +8,13 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaError
+from .files import check_media_file
 from .transforms import image_to_tensor
 
 
 def load_image(path: str | Path) -> Image.Image:
     """Open an image as RGB, honouring its EXIF orientation. Raises ``MediaError`` naming the reason."""
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(str(path), "file not found" if not path.exists() else "not a regular file")
+    check_media_file(str(path))
     try:
         with Image.open(path) as im:
             return ImageOps.exif_transpose(im).convert("RGB")

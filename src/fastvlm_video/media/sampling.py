@@ -8,15 +8,17 @@ FRAME_SAMPLING_MODES = ("uniform", "fps", "keyframe")
 
 
 def uniform_indices(num_total: int, num_frames: int) -> list[int]:
-    """``linspace(0, n-1, N)`` rounded: N frames spread over the whole clip, first and last included.
+    """The seed's ``np.linspace(0, n-1, N, dtype=int)``, exactly: N frames spread over the whole clip,
+    first and last included, positions truncated (not rounded) to frame indices.
 
-    A clip shorter than N frames repeats frames (the seed's behaviour), so T is always N.
+    A clip shorter than N frames repeats frames (the seed's behaviour), so T is always N. Every
+    uniform choice goes through here: uniform and keyframe targets, and thinning in fps mode.
     """
     if num_total < 1:
         raise ValueError("a clip needs at least one frame")
     if num_frames < 1:
         raise ValueError("num_frames must be >= 1")
-    return np.linspace(0, num_total - 1, num_frames).round().astype(int).tolist()
+    return np.linspace(0, num_total - 1, num_frames, dtype=int).tolist()
 
 
 def fps_indices(timestamps: list[float], fps: float, max_frames: int) -> list[int]:

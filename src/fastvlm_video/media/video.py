@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import MediaError, UnreadableMediaError
+from ..errors import MediaError
 from . import sampling
+from .files import check_media_file
 from .transforms import ASPECT_MODES, place_on_square, resized_dims
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".flv", ".wmv", ".webm", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"})
@@ -151,21 +152,24 @@ def load_video_tensor(
 
     Frames are resized inside the decoder to the aspect-preserving size, then padded to a black
     square (``aspect="pad"``, FastVLM) or centre-cropped (``"crop"``) or squashed (``"resize"``).
+    An animated GIF / WebP / PNG is read as a clip too (``media/animation.py``).
     With ``image_size=None`` frames keep their size and come back as (T, H, W, 3).
     Raises ``UnreadableMediaError`` (naming the file and the reason) for anything unreadable.
     """
-    from . import pyav_backend
+    from . import animation, pyav_backend
 
     path = str(path)
     backend = resolve_backend(backend)
     _check_request(num_frames, frame_sampling, fps, max_frames, aspect)
-    _check_file(path)
+    check_media_file(path)
     size_for = None if image_size is None else (lambda w, h: resized_dims(w, h, image_size, aspect))
-    with pyav_backend.open_source(path) as source:  # one FFmpeg context for the index and PyAV decoding
+    animated = animation.is_animated_image(path)  # GIF / WebP / APNG: read with PIL, whatever the backend
+    opener = animation.open_source if animated else pyav_backend.open_source
+    with opener(path) as source:  # one context for the index and the decoding
         index = source.index
         plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end)
         wanted = sorted(set(plan.indices))
-        if backend == "decord":
+        if backend == "decord" and not animated:
             from . import decord_backend
 
             decoded = decord_backend.decode(index, wanted, size_for)
@@ -221,14 +225,3 @@ def load_video_frames(path: str | Path, num_frames: int = 8, **kwargs) -> list[I
     if clip.frames.ndim == 4 and clip.frames.shape[-1] == 3:
         return [Image.fromarray(f.numpy()) for f in clip.frames]
     return [Image.fromarray(f.permute(1, 2, 0).numpy()) for f in clip.frames]
-
-
-def _check_file(path: str) -> None:
-    """Fail fast, before FFmpeg, on what is plainly not a file to decode."""
-    p = Path(path)
-    if not p.exists():
-        raise UnreadableMediaError(path, "file not found")
-    if not p.is_file():
-        raise UnreadableMediaError(path, "not a regular file (a directory?)")
-    if p.stat().st_size == 0:
-        raise UnreadableMediaError(path, "empty file (0 bytes)")

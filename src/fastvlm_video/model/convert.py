@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AddedToken, AutoTokenizer, FastVlmConfig, FastVlmForConditionalGeneration, Qwen2Config
+from torch import nn
+from transformers import AddedToken, FastVlmConfig, FastVlmForConditionalGeneration, Qwen2Config
 
 from ..constants import ENDOFTEXT, IM_END, IMAGE_TOKEN
 from ..data.chat import CHAT_TEMPLATE
 from ..errors import ConfigError
 from ..video_config import VideoConfig
+from .processor import read_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,19 @@ TOWER_RENAMES = (
     (r"\.se\.reduce\.", ".se.fc1."),
     (r"\.se\.expand\.", ".se.fc2."),
     (r"\.(layer_scale(?:_\d)?)$", r".\1.gamma"),
+)
+TOWER_INVERSE = (  # timm name -> MCi name: TOWER_RENAMES read backwards (large-kernel reparam_conv is MCi's lkb_reparam)
+    (r"^stem\.", "patch_embed."),
+    (r"^final_conv\.", "conv_exp."),
+    (r"\.conv_kxk\.", ".rbr_conv."),
+    (r"\.conv_scale\.", ".rbr_scale."),
+    (r"\.identity\.", ".rbr_skip."),
+    (r"\.large_conv\.", ".lkb_origin."),
+    (r"(\.proj\.0)\.reparam_conv\.", r"\1.lkb_reparam."),
+    (r"\.mlp\.", ".convffn."),
+    (r"\.se\.fc1\.", ".se.reduce."),
+    (r"\.se\.fc2\.", ".se.expand."),
+    (r"\.gamma$", ""),
 )
 LLM_RENAMES = (
     (r"^model\.mm_projector\.0\.", "model.multi_modal_projector.linear_1."),
@@ -114,6 +129,34 @@ def key_map(keys: list[str]) -> dict[str, str]:
     return out
 
 
+def network_positions(timm_model: nn.Module) -> dict[str, str]:
+    """Where each part of timm's nested stages sits in MCi's flat ``network`` list (timm prefix -> MCi prefix)."""
+    where, i = {}, 0
+    for s, stage in enumerate(timm_model.stages):
+        for part in ("downsample", "pos_emb", "blocks"):
+            if not isinstance(getattr(stage, part), nn.Identity):
+                if part == "pos_emb":  # RepCPE's train-time conv is called "pe" in MCi
+                    where[f"stages.{s}.pos_emb.pos_enc."] = f"network.{i}.pe."
+                where[f"stages.{s}.{part}."] = f"network.{i}."
+                i += 1
+    return where
+
+
+def original_name(key: str, where: dict[str, str]) -> str:
+    """A standard key -> the name an original checkpoint gives it (``where``: ``network_positions``)."""
+    if not key.startswith(HF_TOWER):
+        key = key.replace("model.language_model.", "model.")
+        key = key.replace("model.multi_modal_projector.linear_1.", "model.mm_projector.0.")
+        return key.replace("model.multi_modal_projector.linear_2.", "model.mm_projector.2.")
+    inner = key[len(HF_TOWER) :]
+    prefix = next((p for p in where if inner.startswith(p)), None)
+    if prefix:
+        inner = where[prefix] + inner[len(prefix) :]
+    for pattern, repl in TOWER_INVERSE:
+        inner = re.sub(pattern, repl, inner)
+    return ORIGINAL_TOWER + inner
+
+
 def tower_model_args(state_dict: dict[str, torch.Tensor]) -> dict:
     """The tower's shape read from converted weights: blocks per stage, widths, and reparameterised or not."""
     blocks: dict[int, set[int]] = {}
@@ -147,13 +190,24 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ConfigError(f"{path}: no weights found (expected *.safetensors or pytorch_model*.bin)")
     state_dict: dict[str, torch.Tensor] = {}
     for file in files:
-        state_dict.update(loader(str(file)))
+        if is_lfs_pointer(file):
+            raise ConfigError(f"{file} is a Git-LFS pointer, not the weights: run `git lfs pull` in {path} (or download the file itself)")
+        try:
+            state_dict.update(loader(str(file)))
+        except Exception as exc:  # safetensors / torch raise their own types for a damaged file
+            raise ConfigError(f"{file}: cannot read the weights ({exc}); the file is damaged or incomplete (an interrupted download?): fetch it again") from None
     return state_dict
+
+
+def is_lfs_pointer(file: Path) -> bool:
+    """A small text file Git-LFS leaves in place of a large file cloned without ``git lfs``."""
+    with open(file, "rb") as f:
+        return f.read(40).startswith(b"version https://git-lfs.github.com/spec/")
 
 
 def original_tokenizer(path: str | Path):
     """The checkpoint's Qwen2 tokenizer with ``<image>`` added (a special token) and the ChatML template."""
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer = read_tokenizer(path)
     if IMAGE_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([AddedToken(IMAGE_TOKEN, special=True, normalized=False)], special_tokens=True)
     tokenizer.chat_template = CHAT_TEMPLATE
@@ -164,7 +218,9 @@ def original_tokenizer(path: str | Path):
 
 def image_size_of_original(config: dict) -> int:
     """The frame size in the tower's name, as the original code reads it (``mobileclip_l_1024`` -> 1024)."""
-    tower = str(config.get("mm_vision_tower", ""))
+    if not config.get("mm_vision_tower"):
+        raise ConfigError("config.json has no 'mm_vision_tower' (an original FastVLM config names its tower, e.g. 'mobileclip_l_1024')")
+    tower = str(config["mm_vision_tower"])
     suffix = tower.rsplit("_", 1)[-1]
     if not tower.startswith("mobileclip") or not suffix.isdigit():
         raise ConfigError(f"mm_vision_tower {tower!r}: only FastViTHD towers ('mobileclip_l_<size>') are supported")
@@ -242,21 +298,39 @@ def grow_vocabulary(state_dict: dict[str, torch.Tensor], needed: int) -> int:
     return max(rows + [needed])
 
 
+def check_shapes(path: str | Path, converted: Converted) -> None:
+    """Every tensor's shape against the model its config describes (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        expected = FastVlmForConditionalGeneration(converted.config).state_dict()
+    wrong = [
+        f"{converted.sources[k]} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+        for k, v in converted.state_dict.items()
+        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    if wrong:
+        shown = "; ".join(wrong[:5]) + (f"; ... and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+        raise ConfigError(
+            f"{path}: {len(wrong)} tensor(s) have a shape that config.json does not describe: {shown}. "
+            "Do config.json and the weights come from the same checkpoint?"
+        )
+
+
 def load_original(path: str | Path, tokenizer=None, dtype: torch.dtype | str | None = None, **kwargs) -> FastVlmForConditionalGeneration:
     """Convert and load an original checkpoint; raises ``ConfigError`` naming missing or unexpected keys."""
     tokenizer = tokenizer or original_tokenizer(path)
     converted = convert_checkpoint(path, tokenizer)
+    check_shapes(path, converted)
     model, info = FastVlmForConditionalGeneration.from_pretrained(
         None, config=converted.config, state_dict=converted.state_dict, dtype=dtype or "auto", output_loading_info=True, **kwargs
     )
-    missing = sorted(info["missing_keys"])
+    where = network_positions(model.model.vision_tower.timm_model)
+    missing = sorted(original_name(k, where) for k in info["missing_keys"])
     unexpected = sorted(converted.sources.get(k, k) for k in info["unexpected_keys"])
-    mismatched = sorted(str(m) for m in info.get("mismatched_keys", ()))
-    if missing or unexpected or mismatched:
+    if missing or unexpected:
         raise ConfigError(
-            f"{path}: the checkpoint does not match FastVLM after conversion. "
+            f"{path}: the checkpoint does not match FastVLM after conversion (original key names). "
             f"Missing keys: {missing or 'none'}. Unexpected keys: {unexpected or 'none'}. "
-            f"Mismatched shapes: {mismatched or 'none'}. Is it a complete ml-fastvlm checkpoint (stage 2 or 3)?"
+            "Is it a complete ml-fastvlm checkpoint (stage 2 or 3)?"
         )
     model.generation_config.eos_token_id = converted.config.eos_token_id
     model.generation_config.pad_token_id = converted.config.pad_token_id

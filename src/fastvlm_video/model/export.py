@@ -21,18 +21,29 @@ logger = logging.getLogger(__name__)
 DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def refuse_existing(out: str | Path, overwrite: bool = False) -> None:
+    """A non-empty output directory is written into only with ``overwrite``; a file never."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file: choose an output directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out} exists and is not empty: choose a new directory or pass --overwrite to write into it")
+
+
 def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Path:
     """Save ``model`` (a plain ``FastVlmForConditionalGeneration``) with its processor and video settings."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    make_processor(tokenizer, video.image_size).save_pretrained(str(out))
+    make_processor(tokenizer, video.image_size, video.aspect).save_pretrained(str(out))
     video.save(out)
     return out
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False, dtype: str = "auto") -> Path:
-    """Load ``src`` (any format) and write it as a standard checkpoint in ``dst``; adapters need ``merge_lora``."""
+def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False, dtype: str = "auto", overwrite: bool = False) -> Path:
+    """Load ``src`` (any format) and write it as a standard checkpoint in ``dst``; adapters need ``merge_lora``.
+
+    A non-empty ``dst`` is refused unless ``overwrite``: checked before anything loads."""
     if dtype not in DTYPES:
         raise ConfigError(f"dtype {dtype!r}: choose one of {sorted(DTYPES)}")
     fmt = detect_format(src)
@@ -40,6 +51,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False
         raise ConfigError(f"{src} is a LoRA adapter: pass --merge_lora to fold it into its base and write a standard checkpoint")
     if Path(dst).resolve() == Path(src).resolve():
         raise ConfigError(f"{dst}: choose an output directory other than the source")
+    refuse_existing(dst, overwrite)
     model = load_model(src, dtype=DTYPES[dtype], merge_lora=True)
     path = save_checkpoint(model, load_tokenizer(src), video_config_of(src), dst)
     logger.info("wrote %s checkpoint %s as a standard fast_vlm checkpoint in %s", fmt, src, path)

@@ -14,12 +14,12 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, FastVlmForConditionalGeneration
+from transformers import FastVlmForConditionalGeneration
 
 from ..errors import ConfigError
 from ..video_config import VideoConfig
 from . import convert, lora
-from .processor import image_size_of
+from .processor import TOKENIZER_FILES, image_size_of, read_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ SUPPORTED = (
     "a Hugging Face 'fast_vlm' checkpoint (config.json model_type 'fast_vlm'), an original ml-fastvlm "
     "checkpoint (model_type 'llava_qwen2'), or a LoRA adapter directory (adapter_config.json)"
 )
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
 
 
 def detect_format(path: str | Path) -> str:
@@ -76,7 +75,8 @@ def load_tokenizer(path: str | Path):
         return load_tokenizer(lora.adapter_base(path))
     if fmt == convert.ORIGINAL_MODEL_TYPE:
         return convert.original_tokenizer(path)
-    return AutoTokenizer.from_pretrained(str(path))
+    return read_tokenizer(path)
+
 
 
 def video_config_of(path: str | Path, **overrides) -> VideoConfig:

@@ -9,6 +9,7 @@ Qwen2's pre-tokenizer regex and its ChatML special tokens.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import timm
 import torch
@@ -117,10 +118,10 @@ def build_tiny_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0, **config
     torch.manual_seed(seed)
     model = FastVlmForConditionalGeneration(config)
     _init_tower_as_timm(model)
-    model.config.eos_token_id = tokenizer.convert_tokens_to_ids(IM_END)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = model.config.eos_token_id
-    model.generation_config.pad_token_id = model.config.pad_token_id
+    eos, pad = tokenizer.convert_tokens_to_ids(IM_END), tokenizer.pad_token_id
+    # the text config too: the Trainer aligns it with the tokenizer and warns when they differ
+    for config in (model.config, model.config.get_text_config(), model.generation_config):
+        config.eos_token_id, config.pad_token_id = eos, pad
     return model
 
 
@@ -137,3 +138,18 @@ def _init_tower_as_timm(model: FastVlmForConditionalGeneration) -> None:
         vision.architecture, pretrained=False, num_classes=timm_model.num_classes, **vision.model_args
     )
     timm_model.load_state_dict(fresh.state_dict())
+
+
+def save_tiny_checkpoint(out: str | Path, image_size: int = 64, num_frames: int = 8, seed: int = 0, overwrite: bool = False) -> Path:
+    """A tiny random checkpoint in ``out``: weights, tokenizer + processor, ``video_config.json``."""
+    from ..errors import ConfigError
+    from ..video_config import VideoConfig
+    from .export import refuse_existing, save_checkpoint
+
+    try:
+        video = VideoConfig(num_frames=num_frames, image_size=image_size)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    refuse_existing(out, overwrite)
+    tokenizer = build_tiny_tokenizer()
+    return save_checkpoint(build_tiny_model(tokenizer, seed=seed), tokenizer, video, out)

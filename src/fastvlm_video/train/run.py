@@ -17,6 +17,7 @@ from transformers import set_seed
 from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
+from ..data.preflight import preflight
 from ..data.records import load_samples
 from ..errors import ConfigError
 from ..model.load import load_model, load_tokenizer, video_config_of
@@ -98,6 +99,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     if training_args.fsdp and on_cpu:  # accelerate would quietly run DDP instead
         raise ConfigError("--fsdp needs GPUs (accelerate enables FSDP only on accelerators); on CPU drop --fsdp (DDP runs)")
     path = model_args.model_name_or_path
+    for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
+        preflight(files, data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
     model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
     tokenizer = load_tokenizer(path)
@@ -120,7 +123,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
 
-    processor = make_processor(tokenizer, video.image_size)
+    processor = make_processor(tokenizer, video.image_size, video.aspect)
     counter = SkipCounter(max_fraction=data_args.max_skip_fraction)
     trainer = VideoTrainer(
         model=model,
