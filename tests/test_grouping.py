@@ -69,7 +69,12 @@ def test_ddp_ranks_get_disjoint_shares_of_same_modality_steps(world_size, batch_
     assert sum(pure) >= len(steps) - 3
 
 
-def test_token_length_from_records_matches_the_built_sample(tokenizer, media_folder):
+def test_token_length_from_records_matches_the_built_sample(tokenizer, media_folder, tmp_path):
+    from PIL import Image
+
+    gif = tmp_path / "anim.gif"
+    frames = [Image.new("RGB", (32, 24), (40 * k, 0, 0)) for k in range(6)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
     video = VideoConfig(num_frames=4, image_size=64)
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
     ask = [Message("user", "<image>\nWhich way?"), Message("assistant", "left")]
@@ -77,10 +82,11 @@ def test_token_length_from_records_matches_the_built_sample(tokenizer, media_fol
         Sample("v", ask, [MediaRef(str(media_folder / "left.mp4"), "video")]),
         Sample("i", ask, [MediaRef(str(media_folder / "still.png"), "image")]),
         Sample("t", [Message("user", "Say hi"), Message("assistant", "hi there")]),
+        Sample("g", ask, [MediaRef(str(gif), "image")]),  # an animation loads as frames
     ]
     dataset = ConversationDataset(samples, encoder, video)
-    assert [modality_of(s) for s in samples] == ["video", "image", "text"]
-    assert [token_length(s, encoder, video) for s in samples] == [len(dataset[i]["input_ids"]) for i in range(3)]
+    assert [modality_of(s) for s in samples] == ["video", "image", "text", "video"]
+    assert [token_length(s, encoder, video) for s in samples] == [len(dataset[i]["input_ids"]) for i in range(4)]
 
 
 def test_resume_replays_the_same_batches(tmp_path, tiny_model_dir, tokenizer):

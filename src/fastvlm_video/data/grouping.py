@@ -2,7 +2,8 @@
 modality (video / image / text) and samples of similar token length, so little of it is padding.
 
 Lengths come from the records without decoding: frames x tokens per frame + the text's tokens
-(the exact ids the ``ChatEncoder`` builds, with the frame count the video settings ask for).
+(the exact ids the ``ChatEncoder`` builds, with the frame count the video settings ask for). An
+animated image counts as a video, as the dataset loads it (its header is read, nothing decoded).
 
 The order is a pure function of (seed, epoch), the same on every rank. It is laid out in *steps*
 of ``world_size x batch_size`` indices; accelerate's ``BatchSamplerShard`` hands the k-th batch of
@@ -18,17 +19,22 @@ from collections.abc import Iterator, Sequence
 
 from torch.utils.data import Sampler
 
+from ..media.animation import is_animated_image
 from ..video_config import VideoConfig
 from .chat import ChatEncoder
-from .records import Sample
+from .records import MediaRef, Sample
 
 MODALITIES = ("video", "image", "text")
 
 
+def moves(ref: MediaRef) -> bool:
+    """A video, or an animated image (loaded as frames, like a video)."""
+    return ref.kind == "video" or is_animated_image(ref.path)
+
+
 def modality_of(sample: Sample) -> str:
-    """``video`` if any media is a video, ``image`` if it has only images, else ``text``."""
-    kinds = {ref.kind for ref in sample.media}
-    return "video" if "video" in kinds else "image" if kinds else "text"
+    """``video`` if any media moves, ``image`` if it has only still images, else ``text``."""
+    return "video" if any(map(moves, sample.media)) else "image" if sample.media else "text"
 
 
 def frames_per_video(video: VideoConfig) -> int:
@@ -38,7 +44,7 @@ def frames_per_video(video: VideoConfig) -> int:
 
 def token_length(sample: Sample, encoder: ChatEncoder, video: VideoConfig) -> int:
     """Tokens of one sample (image tokens included), from its record alone."""
-    frames = [frames_per_video(video) if ref.kind == "video" else 1 for ref in sample.media]
+    frames = [frames_per_video(video) if moves(ref) else 1 for ref in sample.media]
     return len(encoder.encode(sample.messages, frames).input_ids)
 
 
