@@ -147,7 +147,8 @@ def count_flops(config: FastVlmConfig, frames: int, size: int) -> dict[str, floa
     # Meta tensors have no values: skip transformers' packed-sequence probe (one causal sequence here).
     no_probe = mock.patch("transformers.masking_utils.find_packed_sequence_indices", return_value=None)
     with counter, no_probe:  # the same layers as the model's forward, without its data-dependent placeholder check
-        image = model.model.multi_modal_projector(features.flatten(2).transpose(1, 2)).reshape(1, -1, config.text_config.hidden_size)
+        image = model.model.multi_modal_projector(features.flatten(2).transpose(1, 2))
+        image = image.reshape(1, -1, config.text_config.hidden_size)
         text = model.model.get_input_embeddings()(inputs["input_ids"][:, :TEXT_TOKENS])
         hidden = model.model.language_model(inputs_embeds=torch.cat([text, image], 1), use_cache=False).last_hidden_state
         logits = model.lm_head(hidden)
@@ -167,11 +168,13 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 512])
     parser.add_argument("--frames", type=int, default=None, help="frames per sample (default: 2 on CPU, 8 on CUDA)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per size after one warm-up (default: 1 on CPU, 5 on CUDA)")
-    parser.add_argument("--clip", default="10s_480p_gop30", help="benchmark clip: SECONDSs_RES_gopN, generated once (benchmarks/_common.py)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per size (default: 1 on CPU; 5 on CUDA, after a warm-up)")
+    parser.add_argument("--clip", default="10s_480p_gop30", help="SECONDSs_RES_gopN, generated once (benchmarks/_common.py)")
     parser.add_argument("--loader_frames", type=int, default=8, help="frames per sample for the loader measurement")
     parser.add_argument("--loader_repeats", type=int, default=5)
-    parser.add_argument("--assume_tflops", type=float, default=250.0, help="effective GPU TFLOP/s for the estimate without a GPU (H100/H200 bf16 at ~25-40%% MFU)")
+    parser.add_argument(
+        "--assume_tflops", type=float, default=250.0, help="GPU TFLOP/s for the estimate without a GPU (H100/H200 bf16, ~25-40%% MFU)"
+    )
     parser.add_argument("--skip_step", action="store_true", help="loader and FLOPs only")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", help="also write the results here")
@@ -186,7 +189,8 @@ def main() -> None:
     seconds, res, gop = args.clip.split("_")
     clip = str(make_clip(int(seconds.rstrip("s")), res, int(gop.removeprefix("gop"))))
     config = fastvlm_05b_config()
-    results = {"device": args.device, "dtype": args.dtype, "frames": frames, "clip": args.clip, "torch": torch.__version__, "rows": []}
+    results = {"device": args.device, "dtype": args.dtype, "frames": frames, "clip": args.clip, "torch": torch.__version__}
+    results["rows"] = []
     torch.manual_seed(0)
     model = optimizer = None
     if not args.skip_step:

@@ -24,8 +24,6 @@ from ..video_config import VideoConfig
 from .chat import ChatEncoder
 from .records import MediaRef, Sample
 
-MODALITIES = ("video", "image", "text")
-
 
 def moves(ref: MediaRef) -> bool:
     """A video, or an animated image (loaded as frames, like a video)."""
