@@ -96,6 +96,8 @@ def test_grouped_packed_batches_shard_across_ranks(tmp_path, tiny_model_dir, med
     assert sorted(ids) == sorted(r["id"] for r in image + text)  # 2 steps x 2 ranks x 2 = the whole set, once
     for step in zip(*seen):  # both ranks' batches of a step hold one modality
         assert len({i[0] for batch in step for i in batch}) == 1
+    used = json.loads((tmp_path / "out" / "skipped_samples.json").read_text())["used"]
+    assert used == 4  # rank 0's 2 packed rows of 2 samples each count as 4 samples
 
 
 def test_fsdp_on_cpu_is_refused_not_run_as_ddp(tiny_model_dir, media_folder, tmp_path):
