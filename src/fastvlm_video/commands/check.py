@@ -32,7 +32,8 @@ def add_arguments(parser) -> None:
                         help="accept media paths that leave the media folder (../, absolute, symlinks out)")
     add_video_arguments(parser)
     parser.add_argument("--tokenizer", help="tokenizer directory (default: --model's); without either, tokens are not counted")
-    parser.add_argument("--model_max_length", type=int, default=2048, help="longest sequence training allows (default: 2048)")
+    parser.add_argument("--model_max_length", default="auto",
+                        help="longest sequence training allows: tokens, or 'auto' (default) = as training's auto, the model's context")
     parser.add_argument("--workers", type=int, help="processes opening media in parallel (default: all cores)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per media file (default: 60)")
     parser.add_argument("--report", default="check_report.json", help="JSON report path (default: check_report.json)")
@@ -46,6 +47,7 @@ def run(args) -> int:
     from ..data.parallel import default_workers
     from ..data.preflight import check_media_folder
     from ..data.subset import write_subset
+    from ..budget.tokens import context_limit
     from ..data.settings import chat_encoder, video_settings
 
     check_media_folder(args.data, args.media_folder, "--media_folder", args.allow_outside_media_folder)
@@ -55,7 +57,7 @@ def run(args) -> int:
         args.media_folder,
         video,
         encoder=chat_encoder(args.tokenizer or args.model, video),
-        model_max_length=args.model_max_length,
+        model_max_length=context_limit(args.model_max_length, args.model),
         allow_outside_media_folder=args.allow_outside_media_folder,
         workers=args.workers or default_workers(),
         timeout=args.timeout,

@@ -49,6 +49,13 @@ class DataArguments:
     frame_sampling: str = field(default="uniform", metadata={"help": "uniform | fps | keyframe."})
     video_fps: float = field(default=1.0, metadata={"help": "Frames per second for --frame_sampling fps."})
     max_frames: int = field(default=64, metadata={"help": "Cap on frames for --frame_sampling fps."})
+    min_frames: int | None = field(default=None, metadata={"help": "Floor on frames for --frame_sampling fps (short clips; default 1)."})
+    max_visual_tokens: int | None = field(
+        default=None, metadata={"help": "Per-sample image-token budget: fewer frames first, then a smaller frame size (docs/video.md); 0: none."}
+    )
+    time_instruction: bool | None = field(
+        default=None, metadata={"help": "Tell the model when its frames were taken, in the user turn (LLaVA-Video style; never trained)."}
+    )
     video_backend: str = field(default="auto", metadata={"help": "auto | pyav | decord."})
     image_size: int | None = field(default=None, metadata={"help": "Frame size S (default: the checkpoint's processor, 1024)."})
     image_aspect_ratio: str = field(default="pad", metadata={"help": "pad (FastVLM) | crop | resize (alias: square)."})
@@ -70,6 +77,9 @@ class DataArguments:
             "image_size": self.image_size,
             "aspect": self.aspect,
             "video_backend": self.video_backend,
+            "min_frames": self.min_frames,
+            "max_visual_tokens": self.max_visual_tokens,
+            "time_instruction": self.time_instruction,
         }
 
     @property
@@ -82,7 +92,11 @@ class DataArguments:
 
 @dataclass
 class TrainingArguments(HFTrainingArguments):
-    model_max_length: int = field(default=2048, metadata={"help": "Longest sequence, image tokens included; longer samples are truncated (never inside image tokens) or skipped."})
+    model_max_length: str = field(
+        default="auto",
+        metadata={"help": "Longest sequence, image tokens included: 'auto' (the longest sample, capped by the model's context) or a number; "
+                  "longer samples are truncated (never inside image tokens) or skipped."},
+    )
     mm_projector_lr: float | None = field(default=None, metadata={"help": "Learning rate of the projector (default: --learning_rate)."})
     vision_tower_lr: float | None = field(default=None, metadata={"help": "Learning rate of the vision tower (default: --learning_rate)."})
     evaluation_strategy: str | None = field(default=None, metadata={"help": "Old name of --eval_strategy (accepted)."})

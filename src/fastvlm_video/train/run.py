@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
+from ..budget.tokens import max_position_embeddings, plan_lengths
 from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
@@ -25,6 +26,7 @@ from ..model.lora import LoraSettings, apply_lora, quantization_config
 from ..model.processor import make_processor
 from .args import DataArguments, ModelArguments, TrainingArguments
 from .freeze import set_trainable
+from .summary import write_summary
 from .threads import AdaptiveThreads, user_set_threads
 from .trainer import SaveVideoConfig, SkipCounter, VideoTrainer
 
@@ -101,19 +103,23 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     path = model_args.model_name_or_path
     for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
         preflight(files, data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
-    model = load_for_training(model_args, training_args)
-    check_fork_flags(model_args, model)
     tokenizer = load_tokenizer(path)
     video = video_config_of(path, **data_args.video_overrides())
-    logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
 
-    encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
     rules = {"skip_invalid": data_args.skip_invalid_records, "allow_outside_media_folder": data_args.allow_outside_media_folder}
     train_samples, invalid = load_samples(data_args.data_path, data_args.image_folder, **rules)
     val_samples, val_invalid = load_samples(data_args.validation_data_path, data_args.image_folder, **rules)
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
-    max_length = training_args.model_max_length
+    # Before the model loads: frame size for the visual budget, --model_max_length auto, the fit check.
+    plan = plan_lengths(train_samples + val_samples, ChatEncoder(tokenizer, video.tokens_per_frame), video,
+                        training_args.model_max_length, max_position_embeddings(path), data_args.max_skip_fraction)
+    video, max_length = plan.video, plan.max_length
+    training_args.model_max_length = max_length
+    logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
+    encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
+    model = load_for_training(model_args, training_args)
+    check_fork_flags(model_args, model)
     train_set = ConversationDataset(train_samples, encoder, video, max_length)
     val_set = ConversationDataset(val_samples, encoder, video, max_length) if val_samples else None
     if val_set is None and training_args.eval_strategy != "no":
@@ -145,5 +151,6 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     if trainer.is_world_process_zero():
         video.save(output_dir)
         counter.write(output_dir / "skipped_samples.json")
+        write_summary(output_dir, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss)
     logger.info("skipped samples during training: %s", counter.summary())
     return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skips), len(invalid) + len(val_invalid))
