@@ -102,7 +102,10 @@ class TrainingArguments(HFTrainingArguments):
     vision_tower_lr: float | None = field(default=None, metadata={"help": "Learning rate of the vision tower (default: --learning_rate)."})
     evaluation_strategy: str | None = field(default=None, metadata={"help": "Old name of --eval_strategy (accepted)."})
     warmup_ratio: float | None = field(default=None, metadata={"help": "Old name: share of steps to warm up (sets --warmup_steps)."})
-    group_by_modality_length: bool = field(default=False, metadata={"help": "Accepted for LLaVA compatibility (no effect)."})
+    group_by_modality_length: bool = field(default=False, metadata={"help": "Batches of one modality (video/image/text) and similar token length: less padding (LLaVA's flag)."})
+    packing: bool = field(
+        default=False, metadata={"help": "Padding-free: each batch's samples in one row, positions restarting per sample (same loss, no padding)."}
+    )
     report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard (default), wandb, none, ..."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: batches are built by our collator."})
     # LoRA / QLoRA (LLaVA's flag names).

@@ -28,6 +28,7 @@ from ..model.processor import make_processor
 from .args import DataArguments, ModelArguments, TrainingArguments
 from .freeze import set_trainable
 from .summary import write_summary
+from .threads import AdaptiveThreads, user_set_threads
 from .trainer import SaveVideoConfig, SkipCounter, VideoTrainer
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ def choose_trainable(model, model_args: ModelArguments, training_args: TrainingA
 
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
     set_seed(training_args.seed)
+    on_cpu = training_args.device.type == "cpu"
+    if training_args.fsdp and on_cpu:  # accelerate would quietly run DDP instead
+        raise ConfigError("--fsdp needs GPUs (accelerate enables FSDP only on accelerators); on CPU drop --fsdp (DDP runs)")
     path = model_args.model_name_or_path
     for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
         preflight(files, data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
@@ -134,9 +138,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         args=training_args,
         train_dataset=train_set,
         eval_dataset=val_set,
-        data_collator=Collator(pad_token_id=tokenizer.pad_token_id),
+        data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
-        callbacks=[SaveVideoConfig(video)],
+        callbacks=[SaveVideoConfig(video), *([AdaptiveThreads()] if on_cpu and not user_set_threads() else [])],
         skip_counter=counter,
     )
     outcome = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

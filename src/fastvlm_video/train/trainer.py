@@ -13,6 +13,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from ..data.dataset import Skip
+from ..data.grouping import grouped_sampler
 from ..errors import TooManySkippedSamples
 from ..video_config import VideoConfig
 
@@ -54,13 +55,22 @@ class VideoTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         skipped = inputs.pop("skipped", [])
+        used = inputs.pop("num_samples", inputs["input_ids"].shape[0])  # packed rows hold several samples
         if model.training:
-            self.skip_counter.update(inputs["input_ids"].shape[0], skipped)
+            self.skip_counter.update(used, skipped)
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs.pop("skipped", None)
+        inputs.pop("num_samples", None)
         return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
+    def _get_train_sampler(self, train_dataset=None):
+        """``--group_by_modality_length``: modality-pure, length-sorted batches (see ``data.grouping``)."""
+        if not self.args.group_by_modality_length:
+            return super()._get_train_sampler(train_dataset)
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        return grouped_sampler(dataset, self.args.train_batch_size, self.args.world_size, self.args.seed)
 
     def create_optimizer(self, model=None):
         """Parameter groups: (projector | vision tower | rest) x (decay | no decay), each with its learning rate."""
