@@ -94,7 +94,8 @@ def test_changed_file_is_detected_counted_and_decoded_again(samples, media, tmp_
     with caplog.at_level(logging.WARNING):
         assert cache.get(left, VIDEO) is None
         assert cache.get(MediaRef(str(media / "up.MOV"), "video"), VIDEO) is None
-    assert cache.counts == Counter(stale=2)
+        assert cache.get(MediaRef(str(media / "left.mp4"), "video", 0.0, 1.0), VIDEO) is None  # never cached
+    assert cache.counts == Counter(stale=2, missing=1)
     assert "left.mp4 changed since it was cached" in caplog.text
     assert cache.coverage(samples) == {"hit": 1, "broken": 2, "missing": 0, "stale": 3}  # the clip segment too
     # a dataset reading through the cache decodes the changed files: the fresh pixels, not the stale ones
