@@ -44,7 +44,7 @@ done
 
 NUM_GPUS=${NUM_GPUS:-$("$PYTHON" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)}
 if [ "$NUM_GPUS" -gt 0 ]; then
-  HARDWARE=(--bf16 true --tf32 true --gradient_checkpointing true)
+  HARDWARE=(--bf16 true --tf32 true --activation_checkpointing true)
 else
   echo "note: no GPU found: training on CPU in float32 (slow; fine for tiny models)" >&2
   HARDWARE=(--use_cpu true)

@@ -102,3 +102,16 @@ def test_run_stops_when_too_many_samples_are_broken(tiny_model_dir, media_folder
     args = run_args(tiny_model_dir, data, data, media_folder, tmp_path / "o", "--max_steps", "20", "--eval_strategy", "no")
     with pytest.raises(TooManySkippedSamples, match="more than 5%"):
         train(*args)
+
+
+def test_trained_tower_keeps_batchnorm_running_statistics_end_to_end(trained, tiny_model_dir):
+    """--unfreeze_mm_vision_tower trains the tower's BatchNorm weights but leaves its running statistics
+    as they were (the default --vision_tower_batchnorm frozen), so inference sees what training saw."""
+    from safetensors.torch import load_file
+
+    _, root = trained
+    before, after = load_file(tiny_model_dir / "model.safetensors"), load_file(root / "out" / "model.safetensors")
+    stats = [k for k in before if "vision_tower" in k and k.endswith(("running_mean", "running_var"))]
+    weights = [k.replace("running_mean", "weight") for k in stats if k.endswith("running_mean")]
+    assert stats and all(torch.equal(before[k], after[k]) for k in stats)
+    assert any(not torch.equal(before[k], after[k]) for k in weights)

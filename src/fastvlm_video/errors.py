@@ -35,6 +35,10 @@ class TooManySkippedSamples(FastVlmVideoError):
     """More samples were skipped (broken media, too long) than the run tolerates."""
 
 
+class DiskFullError(FastVlmVideoError):
+    """A save failed because the disk is full; the message names the last complete checkpoint."""
+
+
 class UnreadableMediaError(MediaError):
     """A media file cannot be read at all: missing, empty, a directory, not a video, no video stream,
     truncated or corrupt beyond decoding. Raised in bounded time; ``reason`` says which."""

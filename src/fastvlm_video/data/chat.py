@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..constants import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, IM_END, IM_START, IMAGE_TOKEN
-from ..errors import FastVlmVideoError
+from ..errors import ConfigError, FastVlmVideoError
 from .records import Message
 
 # The same format as a Jinja chat template, saved with checkpoints for plain `transformers` users.
@@ -45,6 +45,11 @@ class SampleTooLong(FastVlmVideoError):
 class EncodedChat:
     input_ids: list[int]
     labels: list[int]
+    truncated_from: int | None = None  # the length before the tail was cut to model_max_length
+
+    @property
+    def truncated(self) -> bool:
+        return self.truncated_from is not None
 
     @property
     def num_trainable(self) -> int:
@@ -59,8 +64,12 @@ class ChatEncoder:
         self.tokens_per_frame = tokens_per_frame
         self.system_prompt = system_prompt
         ids = tokenizer.convert_tokens_to_ids([IM_START, IM_END, IMAGE_TOKEN])
-        if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
-            raise ValueError(f"the tokenizer lacks one of {IM_START}, {IM_END}, {IMAGE_TOKEN}")
+        missing = [t for t, i in zip((IM_START, IM_END, IMAGE_TOKEN), ids) if i is None or i == tokenizer.unk_token_id]
+        if missing:
+            raise ConfigError(
+                f"the tokenizer ({getattr(tokenizer, 'name_or_path', '?')}) lacks {', '.join(missing)}: use the tokenizer "
+                "saved with a FastVLM checkpoint (`fastvlm-video convert` adds <image> to an original one)"
+            )
         self.im_start_id, self.im_end_id, self.image_token_id = ids
         self.newline = self.text_ids("\n")
 
@@ -125,7 +134,7 @@ class ChatEncoder:
                 f"{len(encoded.input_ids)} tokens (image tokens included) do not fit model_max_length={max_length}"
                 " without cutting image tokens or every answer token; use fewer frames or a larger model_max_length"
             )
-        return EncodedChat(ids, labels)
+        return EncodedChat(ids, labels, truncated_from=len(encoded.input_ids))
 
     def render(self, messages: Sequence[Message], frames_per_media: Sequence[int] = (), add_generation_prompt: bool = False) -> str:
         """The conversation as text, each placeholder expanded to T x K image tokens (for docs and tests)."""

@@ -35,6 +35,8 @@ class Collator:
         if frames:
             batch["pixel_values"] = to_model_pixels(torch.cat(frames))
         batch["skipped"] = [skip for it in items for skip in it.get("skipped", [])]
+        if any("truncated" in it for it in items):  # training items only: samples cut to model_max_length
+            batch["truncated"] = [note for it in items for note in it["truncated"]]
         return batch
 
     def _pad_rows(self, items: list[dict]) -> dict:

@@ -1,8 +1,9 @@
 """One sample, from record to tensors: media -> uint8 frames, messages -> ids + exact labels.
 
 A sample that cannot be used (broken media, too long) is skipped: another is drawn in its place,
-the reason is logged once, and the skip travels with the batch (key ``skipped``) so the trainer
-counts it in the main process, whatever the number of DataLoader workers.
+and the skip travels with the batch (key ``skipped``) so the trainer logs it once and counts it in
+the main process, whatever the number of DataLoader workers. A sample whose tail was cut to
+``model_max_length`` is used, and reported the same way (key ``truncated``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import MediaError, TooManySkippedSamples
+from ..errors import ConfigError, MediaError, TooManySkippedSamples
 from ..media.animation import is_animated_image
 from ..media.image import load_image_tensor
 from ..media.video import load_video_tensor
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 class Skip:
     """Why one sample was not used."""
 
-    kind: str  # "media" | "too_long"
+    kind: str  # "media" | "too_long" (skipped) | "truncated" (used, its tail cut)
     where: str  # file, record index and id
     reason: str
 
@@ -96,11 +97,10 @@ class ConversationDataset(Dataset):
         frame_cache: FrameCache | None = None,
     ):
         if not samples:
-            raise ValueError("the dataset is empty")
+            raise ConfigError("the dataset is empty: no usable record in the data files")
         self.samples, self.encoder, self.video = samples, encoder, video
         self.max_length, self.max_attempts = max_length, max_attempts
         self.frame_cache = frame_cache
-        self._logged: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -115,6 +115,7 @@ class ConversationDataset(Dataset):
             "pixel_values": torch.cat([m.frames for m in loaded]) if loaded else None,
             "id": sample.id,
             "timestamps": [m.timestamps for m in loaded],
+            "truncated": [self._truncation(sample, encoded.truncated_from)] if encoded.truncated else [],
         }
 
     def __getitem__(self, index: int) -> dict:
@@ -137,7 +138,12 @@ class ConversationDataset(Dataset):
         )
 
     def _skip(self, kind: str, sample: Sample, reason: str) -> Skip:
-        if sample.where not in self._logged:  # once per sample and process
-            self._logged.add(sample.where)
-            logger.warning("skipping %s: %s", sample.where, reason)
+        logger.debug("skipping %s: %s", sample.where, reason)  # the trainer logs it once, in the main process
         return Skip(kind, sample.where, reason)
+
+    def _truncation(self, sample: Sample, length: int) -> Skip:
+        reason = (
+            f"{length} tokens cut to model_max_length={self.max_length}: the end of the answer (and its <|im_end|>) "
+            "is not trained; raise --model_max_length or shorten the answer"
+        )
+        return Skip("truncated", sample.where, reason)

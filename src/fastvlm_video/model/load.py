@@ -17,6 +17,7 @@ import torch
 from transformers import FastVlmForConditionalGeneration
 
 from ..errors import ConfigError
+from ..save_marker import refuse_incomplete
 from ..video_config import VideoConfig
 from . import convert, lora
 from .processor import TOKENIZER_FILES, image_size_of, read_tokenizer
@@ -33,6 +34,7 @@ SUPPORTED = (
 def detect_format(path: str | Path) -> str:
     """``fast_vlm``, ``llava_qwen2`` or ``lora``; otherwise a ``ConfigError`` saying what was found."""
     path = Path(path)
+    refuse_incomplete(path)  # a save cut short (kill, full disk) must not pass for a model
     if (path / lora.ADAPTER_CONFIG).is_file():
         return "lora"
     config_path = path / "config.json"

@@ -6,10 +6,14 @@ Parsed by ``HfArgumentParser`` from the command line or a YAML file with the sam
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import yaml
 from transformers import HfArgumentParser
 from transformers import TrainingArguments as HFTrainingArguments
@@ -29,6 +33,13 @@ class ModelArguments:
     unfreeze_mm_vision_tower: bool = field(
         default=False,
         metadata={"help": "Also train the vision tower (frozen by default, as in LLaVA; alias: --train_vision_tower).", "aliases": ["--train_vision_tower"]},
+    )
+    vision_tower_batchnorm: str = field(
+        default="frozen",
+        metadata={
+            "help": "BatchNorm of a trained tower: 'frozen' keeps (uses, never updates) its running statistics, as "
+            "inference does; 'batch' trains on batch statistics (LLaVA's behaviour; train and inference then differ)."
+        },
     )
     # Accepted so FastVLM-fork command lines run unchanged; each is checked against the checkpoint.
     version: str = field(default="qwen_2", metadata={"help": "Conversation template; FastVLM uses 'qwen_2' (ChatML)."})
@@ -118,36 +129,109 @@ class TrainingArguments(HFTrainingArguments):
     bits: int = field(default=16, metadata={"help": "4 (or 8) = QLoRA: the LLM quantized with bitsandbytes (CUDA only); 16 = no quantization."})
     double_quant: bool = field(default=True, metadata={"help": "QLoRA: quantize the quantization constants."})
     quant_type: str = field(default="nf4", metadata={"help": "QLoRA: nf4 | fp4."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Write over an --output_dir that already holds files (refused otherwise, unless resuming)."})
+    dataloader_num_workers: int = field(default=1, metadata={"help": "DataLoader worker processes decoding media (0 = in the training process)."})
 
     def __post_init__(self):
         if self.evaluation_strategy is not None:
             self.eval_strategy = self.evaluation_strategy
         if self.warmup_ratio is not None:
             self.warmup_steps = self.warmup_ratio
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator (a warning on every run otherwise)
         super().__post_init__()
 
 
-def _yaml_to_argv(path: str) -> list[str]:
-    config = yaml.safe_load(Path(path).read_text()) or {}
+class TrainArgumentParser(HfArgumentParser):
+    """``HfArgumentParser`` for the three dataclasses: no abbreviated flags, errors as ``ConfigError``."""
+
+    def __init__(self):
+        super().__init__((ModelArguments, DataArguments, TrainingArguments), prog="fastvlm-video train", allow_abbrev=False)
+
+    def error(self, message: str):
+        raise ConfigError(f"{message} (all flags: fastvlm-video train --help)")
+
+    def known_keys(self) -> list[str]:
+        return [opt[2:] for action in self._actions for opt in action.option_strings if opt.startswith("--")]
+
+    def unknown(self, key: str, yaml_file: str | None = None) -> ConfigError:
+        """An unknown flag (or YAML key of ``yaml_file``), with the closest known one."""
+        close = difflib.get_close_matches(key, self.known_keys(), n=1, cutoff=0.6)
+        if yaml_file:
+            hint = f": did you mean {close[0]!r}?" if close else ""
+            return ConfigError(f"{yaml_file}: unknown key {key!r}{hint} (all keys: fastvlm-video train --help)")
+        hint = f": did you mean --{close[0]}?" if close else ""
+        return ConfigError(f"unknown flag --{key}{hint} (all flags: fastvlm-video train --help)")
+
+    def default_of(self, key: str):
+        for action in self._actions:
+            if f"--{key}" in action.option_strings:
+                return action.default
+        return None
+
+
+def _load_yaml(path: str) -> dict:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    try:
+        config = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping of flag names to values")
+    return config
+
+
+def _yaml_to_argv(path: str, parser: TrainArgumentParser) -> list[str]:
+    """The YAML file as flags. ``null`` keeps a default of None; a mapping (e.g. ``lr_scheduler_kwargs``) is JSON."""
     argv: list[str] = []
-    for key, value in config.items():
+    known = set(parser.known_keys())
+    for key, value in _load_yaml(path).items():
+        if key not in known:
+            raise parser.unknown(str(key), yaml_file=path)
+        if value is None:
+            if parser.default_of(key) is not None:
+                raise ConfigError(f"{path}: {key}: null is not accepted (its default is {parser.default_of(key)!r}); remove the line to keep the default")
+            continue
         values = value if isinstance(value, list) else [value]
-        argv += [f"--{key}", *(str(v) for v in values)]
+        argv += [f"--{key}", *(json.dumps(v) if isinstance(v, dict) else str(v) for v in values)]
+    return argv
+
+
+def _expand_config(argv: list[str], parser: TrainArgumentParser) -> list[str]:
+    """``--config FILE`` anywhere: its keys first, so the other flags on the command line win."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" or arg.startswith("--config="):
+            path = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else None)
+            if not path or path.startswith("--"):
+                raise ConfigError("--config needs a YAML file")
+            rest = argv[:i] + argv[i + (1 if "=" in arg else 2) :]
+            return _yaml_to_argv(path, parser) + rest
     return argv
 
 
 def parse_train_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    """Parse ``argv`` (``--config FILE.yaml`` first, then flags that override it)."""
-    if argv and argv[0] == "--config":
-        if len(argv) < 2:
-            raise ConfigError("--config needs a YAML file")
-        argv = _yaml_to_argv(argv[1]) + argv[2:]
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    """Parse ``argv`` (``--config FILE.yaml`` anywhere; flags on the command line override it)."""
+    parser = TrainArgumentParser()
+    argv = _expand_config(argv, parser)
+    try:
+        *parsed, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ValueError as exc:  # TrainingArguments' own checks
+        message = " ".join(str(exc).split())
+        if "bf16" in message:
+            message += " (no GPU with bf16 here: pass --bf16 false, or --use_cpu true)"
+        raise ConfigError(message) from None
+    flags = [arg for arg in rest if arg.startswith("--")]
+    if flags:
+        raise parser.unknown(flags[0][2:].split("=", 1)[0])
+    if rest:
+        raise ConfigError(f"unexpected value(s) {rest} (all flags: fastvlm-video train --help)")
+    model_args, data_args, training_args = parsed
     return model_args, data_args, training_args
 
 
 def build_parser() -> HfArgumentParser:
-    return HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    return TrainArgumentParser()

@@ -1,13 +1,14 @@
 """``fastvlm-video train``: build everything from the arguments and hand it to the HF Trainer.
 
-Read top to bottom: checkpoint -> video settings -> data -> what trains (full, frozen parts, LoRA)
--> Trainer -> save. A LoRA run saves its adapter (``adapter_config.json``), which every command loads;
+Read top to bottom: output folder (or the checkpoint to resume) -> checkpoint -> video settings -> data
+-> what trains (full, frozen parts, LoRA) -> Trainer -> save. A LoRA run saves its adapter (``adapter_config.json``), which every command loads;
 ``fastvlm-video export OUT DST --merge_lora`` turns it into a standalone checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +22,17 @@ from ..data.dataset import ConversationDataset
 from ..data.frame_cache import open_frame_cache
 from ..data.preflight import preflight
 from ..data.records import load_samples
-from ..errors import ConfigError
+from ..errors import ConfigError, TooManySkippedSamples
 from ..model.load import load_model, load_tokenizer, video_config_of
 from ..model.lora import LoraSettings, apply_lora, quantization_config
 from ..model.processor import make_processor
+from ..save_marker import mark_complete, mark_incomplete
 from .args import DataArguments, ModelArguments, TrainingArguments
-from .freeze import set_trainable
+from .checkpoints import check_output_dir, disk_full_is_one_line, resolve_resume
+from .freeze import BATCHNORM_MODES, set_trainable
 from .summary import write_summary
 from .threads import AdaptiveThreads, user_set_threads
-from .trainer import SaveVideoConfig, SkipCounter, VideoTrainer
+from .trainer import SKIP_REPORT, SkipCounter, VideoTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +81,15 @@ def choose_trainable(model, model_args: ModelArguments, training_args: TrainingA
     """Freeze what the flags say; with --lora_enable the LLM trains through adapters. Returns the model to train."""
     train_llm = not (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter)
     train_tower = model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter
-    if training_args.gradient_checkpointing:  # the Trainer turns it on; frozen embeddings must still pass grads
+    if training_args.activation_checkpointing:  # the Trainer turns it on; frozen embeddings must still pass grads
         model.enable_input_require_grads()
+    batchnorm = model_args.vision_tower_batchnorm
     if not training_args.lora_enable:
-        set_trainable(model, train_llm=train_llm, train_projector=True, train_vision_tower=train_tower)
+        set_trainable(model, train_llm=train_llm, train_projector=True, train_vision_tower=train_tower, tower_batchnorm=batchnorm)
         return model
     if not train_llm:
         raise ConfigError("--lora_enable puts adapters on the LLM: drop --freeze_backbone / --tune_mm_mlp_adapter")
-    set_trainable(model, train_llm=False, train_projector=True, train_vision_tower=train_tower)
+    set_trainable(model, train_llm=False, train_projector=True, train_vision_tower=train_tower, tower_batchnorm=batchnorm)
     settings = LoraSettings(
         r=training_args.lora_r,
         alpha=training_args.lora_alpha,
@@ -96,11 +100,60 @@ def choose_trainable(model, model_args: ModelArguments, training_args: TrainingA
     return apply_lora(model, settings, train_projector=True, train_vision_tower=train_tower)
 
 
+def check_batchnorm_mode(model_args: ModelArguments) -> None:
+    if model_args.vision_tower_batchnorm not in BATCHNORM_MODES:
+        raise ConfigError(f"--vision_tower_batchnorm {model_args.vision_tower_batchnorm!r}: use one of {', '.join(BATCHNORM_MODES)}")
+
+
+def worker_message(exc: Exception) -> str:
+    """The original message of an error re-raised from a DataLoader worker, without the traceback."""
+    text, marker = str(exc), f"{type(exc).__name__}: "
+    return text.rsplit(marker, 1)[1].strip() if text.startswith("Caught ") and marker in text else text
+
+
+def stop_on_skips(trainer: VideoTrainer, counter: SkipCounter, exc: TooManySkippedSamples) -> TooManySkippedSamples:
+    """Save the skip report and (one process) a resumable checkpoint, then the one-line error to raise."""
+    output_dir = Path(trainer.args.output_dir)
+    saved = ""
+    if trainer.args.world_size == 1 and trainer.state.global_step > 0:
+        trainer._save_checkpoint(trainer.model, trial=None)
+        saved = f" State saved in {output_dir / f'checkpoint-{trainer.state.global_step}'} (resume with --resume_from_checkpoint latest)."
+    if trainer.is_world_process_zero():
+        counter.write(output_dir / SKIP_REPORT)
+    return TooManySkippedSamples(f"{worker_message(exc)}{saved} Skipped samples: {output_dir / SKIP_REPORT}")
+
+
+def prepare_output_dir(training_args: TrainingArguments) -> str | None:
+    """The checkpoint to resume from (a complete one), after checking ``--output_dir`` may be written."""
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if training_args.process_index == 0:
+        check_output_dir(training_args.output_dir, training_args.overwrite_output_dir, resuming=resume is not None)
+    return resume
+
+
+def save_final(trainer: VideoTrainer, video, counter: SkipCounter, output_dir: Path, write_extra: Callable[[Path], object]) -> None:
+    """The model, ``video_config.json`` first and the save marker removed last (a cut-short save is refused);
+    ``write_extra(output_dir)`` writes the run's other files (the training summary) before the marker goes."""
+    main = trainer.is_world_process_zero()
+    with disk_full_is_one_line(output_dir, output_dir, remove_partial=False):
+        if main:
+            mark_incomplete(output_dir)
+            video.save(output_dir)
+        trainer.save_model(str(output_dir))
+        trainer.save_state()
+        if main:
+            counter.write(output_dir / SKIP_REPORT)
+            write_extra(output_dir)
+            mark_complete(output_dir)
+
+
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
     set_seed(training_args.seed)
     on_cpu = training_args.device.type == "cpu"
     if training_args.fsdp and on_cpu:  # accelerate would quietly run DDP instead
         raise ConfigError("--fsdp needs GPUs (accelerate enables FSDP only on accelerators); on CPU drop --fsdp (DDP runs)")
+    check_batchnorm_mode(model_args)
+    resume = prepare_output_dir(training_args)
     path = model_args.model_name_or_path
     for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
         preflight(files, data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
@@ -132,7 +185,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     model.config.use_cache = False
 
     processor = make_processor(tokenizer, video.image_size, video.aspect)
-    counter = SkipCounter(max_fraction=data_args.max_skip_fraction)
+    counter = SkipCounter(len(train_set), max_fraction=data_args.max_skip_fraction)
+    if resume and (Path(resume) / SKIP_REPORT).is_file():
+        counter.load(Path(resume) / SKIP_REPORT)  # the counts carry on where the checkpoint left them
     trainer = VideoTrainer(
         model=model,
         args=training_args,
@@ -140,19 +195,19 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         eval_dataset=val_set,
         data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
-        callbacks=[SaveVideoConfig(video), *([AdaptiveThreads()] if on_cpu and not user_set_threads() else [])],
+        callbacks=[AdaptiveThreads()] if on_cpu and not user_set_threads() else [],
         skip_counter=counter,
+        video=video,
     )
-    outcome = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    try:
+        outcome = trainer.train(resume_from_checkpoint=resume)
+    except TooManySkippedSamples as exc:
+        raise stop_on_skips(trainer, counter, exc) from None
     eval_loss = trainer.evaluate()["eval_loss"] if val_set is not None else None
 
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
-    trainer.save_model(str(output_dir))
-    trainer.save_state()
-    if trainer.is_world_process_zero():
-        video.save(output_dir)
-        counter.write(output_dir / "skipped_samples.json")
-        write_summary(output_dir, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss)
+    save_final(trainer, video, counter, output_dir, lambda out: write_summary(
+        out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss))
     logger.info("skipped samples during training: %s", counter.summary())
-    return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skips), len(invalid) + len(val_invalid))
+    return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid))

@@ -1,68 +1,110 @@
-"""HF ``Trainer`` with two additions: skipped samples are counted (and stop the run past a
-threshold), and the projector / vision tower may have their own learning rates."""
+"""HF ``Trainer`` with three additions: skipped samples are counted (and stop the run past a
+threshold), checkpoints carry what predict and resume need (saved so a cut-short save is never
+trusted), and the projector / vision tower may have their own learning rates."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer
 
 from ..data.dataset import Skip
 from ..data.grouping import grouped_sampler
 from ..errors import TooManySkippedSamples
+from ..save_marker import mark_complete, mark_incomplete
 from ..video_config import VideoConfig
+from .checkpoints import disk_full_is_one_line
+
+SKIP_REPORT = "skipped_samples.json"
 
 logger = logging.getLogger(__name__)
 
 
 class SkipCounter:
-    """Counts samples used and skipped during training; raises past ``max_fraction`` of samples drawn."""
+    """Counts samples used, skipped (broken media, too long) and truncated; logs each sample once.
 
-    def __init__(self, max_fraction: float = 0.05, min_samples: int = 20):
-        self.max_fraction, self.min_samples = max_fraction, min_samples
+    The run stops when more distinct samples proved unusable than ``max_fraction`` of the dataset
+    (at least one is always tolerated; ``max_fraction=0`` stops at the first): a rule on the data,
+    not on the order it is drawn in, so a dataset under the threshold never stops.
+    """
+
+    def __init__(self, dataset_size: int, max_fraction: float = 0.05):
+        self.dataset_size, self.max_fraction = dataset_size, max_fraction
         self.used = 0
-        self.skips: list[Skip] = []
+        self.skipped_draws = 0
+        self.skipped: dict[str, Skip] = {}  # by sample (``where``)
+        self.truncated: dict[str, Skip] = {}
 
-    def update(self, used: int, skipped: list[Skip]) -> None:
+    @property
+    def allowed(self) -> int:
+        limit = math.floor(self.max_fraction * self.dataset_size)
+        return limit if self.max_fraction == 0 else max(1, limit)
+
+    def update(self, used: int, skipped: list[Skip], truncated: list[Skip] = ()) -> None:
         self.used += used
-        self.skips += skipped
-        drawn = self.used + len(self.skips)
-        if drawn >= self.min_samples and len(self.skips) > self.max_fraction * drawn:
+        self.skipped_draws += len(skipped)
+        for seen, notes, verb in ((self.skipped, skipped, "skipping"), (self.truncated, truncated, "truncated")):
+            for note in notes:
+                if note.where not in seen:
+                    seen[note.where] = note
+                    logger.warning("%s %s: %s", verb, note.where, note.reason)
+        if len(self.skipped) > self.allowed:
+            last = next(reversed(self.skipped.values()))
             raise TooManySkippedSamples(
-                f"{len(self.skips)} of {drawn} samples drawn were skipped (more than {self.max_fraction:.0%}): "
-                f"{self.summary()}. Last: {self.skips[-1].where}: {self.skips[-1].reason}. "
+                f"{len(self.skipped)} of {self.dataset_size} samples are unusable (more than {self.max_fraction:.0%} of the data): "
+                f"{self.summary()}. Last: {last.where}: {last.reason}. "
                 "Run `fastvlm-video check` on the data, or raise --max_skip_fraction."
             )
 
     def summary(self) -> str:
-        counts = Counter(s.kind for s in self.skips)
+        counts = Counter(s.kind for s in [*self.skipped.values(), *self.truncated.values()])
         return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none"
 
+    def state(self) -> dict:
+        counts = Counter(s.kind for s in [*self.skipped.values(), *self.truncated.values()])
+        return {
+            "used": self.used,
+            "skipped": self.skipped_draws,
+            "dataset_size": self.dataset_size,
+            "counts": dict(sorted(counts.items())),
+            "samples": [asdict(s) for s in self.skipped.values()],
+            "truncated": [asdict(s) for s in self.truncated.values()],
+        }
+
     def write(self, path: Path) -> None:
-        unique = {s.where: asdict(s) for s in self.skips}
-        path.write_text(json.dumps({"used": self.used, "skipped": len(self.skips), "samples": list(unique.values())}, indent=2))
+        path.write_text(json.dumps(self.state(), indent=2) + "\n")
+
+    def load(self, path: Path) -> None:
+        """Continue the counts of a checkpoint's report (resume)."""
+        state = json.loads(path.read_text())
+        self.used, self.skipped_draws = state["used"], state["skipped"]
+        self.skipped = {s["where"]: Skip(**s) for s in state["samples"]}
+        self.truncated = {s["where"]: Skip(**s) for s in state.get("truncated", [])}
 
 
 class VideoTrainer(Trainer):
-    def __init__(self, *args, skip_counter: SkipCounter | None = None, **kwargs):
+    def __init__(self, *args, skip_counter: SkipCounter | None = None, video: VideoConfig | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.skip_counter = skip_counter or SkipCounter()
+        self.skip_counter = skip_counter or SkipCounter(len(self.train_dataset) if self.train_dataset is not None else 0)
+        self.video = video  # written into every checkpoint (when given), so each one predicts alone
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        skipped = inputs.pop("skipped", [])
+        skipped, truncated = inputs.pop("skipped", []), inputs.pop("truncated", [])
         used = inputs.pop("num_samples", inputs["input_ids"].shape[0])  # packed rows hold several samples
         if model.training:
-            self.skip_counter.update(used, skipped)
+            self.skip_counter.update(used, skipped, truncated)
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs.pop("skipped", None)
         inputs.pop("num_samples", None)
+        inputs.pop("truncated", None)
         return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
     def _get_train_sampler(self, train_dataset=None):
@@ -71,6 +113,21 @@ class VideoTrainer(Trainer):
             return super()._get_train_sampler(train_dataset)
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return grouped_sampler(dataset, self.args.train_batch_size, self.args.world_size, self.args.seed)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """``checkpoint-N`` with ``video_config.json`` and the skip report written first and a save marker
+        removed last; on a full disk the partial folder is removed and the last complete one named."""
+        run_dir = Path(self._get_output_dir(trial=trial))
+        folder = run_dir / f"checkpoint-{self.state.global_step}"
+        if self.args.should_save:
+            mark_incomplete(folder)
+            if self.video is not None:
+                self.video.save(folder)
+            self.skip_counter.write(folder / SKIP_REPORT)
+        with disk_full_is_one_line(folder, run_dir, remove_partial=True):
+            super()._save_checkpoint(model, trial)
+        if self.args.should_save and folder.is_dir():  # kept unless rotated away
+            mark_complete(folder)
 
     def create_optimizer(self, model=None):
         """Parameter groups: (projector | vision tower | rest) x (decay | no decay), each with its learning rate."""
@@ -91,15 +148,3 @@ class VideoTrainer(Trainer):
             [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()], lr=self.args.learning_rate, **optimizer_kwargs
         )
         return self.optimizer
-
-
-class SaveVideoConfig(TrainerCallback):
-    """Writes ``video_config.json`` into every checkpoint folder, so each one predicts alone."""
-
-    def __init__(self, video: VideoConfig):
-        self.video = video
-
-    def on_save(self, args, state, control, **kwargs):
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if state.is_world_process_zero and folder.is_dir():
-            self.video.save(folder)
