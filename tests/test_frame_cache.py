@@ -209,7 +209,8 @@ def test_training_runs_from_the_cache(tiny_model_dir, media_folder, tmp_path, ca
     assert result.skipped == 0 and torch.isfinite(torch.tensor(result.train_loss))
     assert "3 cached, 0 broken" in caplog.text
     with pytest.raises(ConfigError, match="num_frames: cache 2 vs run 3"):
-        train(*parse_train_args([a if a != "2" or argv[i - 1] != "--num_video_frames" else "3" for i, a in enumerate(argv)]))
+        other = {"--num_video_frames": "3", "--output_dir": str(tmp_path / "out3")}
+        train(*parse_train_args([other.get(argv[i - 1], a) if i else a for i, a in enumerate(argv)]))
 
 
 @pytest.fixture
