@@ -20,7 +20,7 @@ LR=${LR:-2e-5}
 BATCH=${BATCH:-1}              # per device
 GRAD_ACC=${GRAD_ACC:-8}
 EVAL_STEPS=${EVAL_STEPS:-50}   # evaluate and save every 50 steps
-MAX_LEN=${MAX_LEN:-8192}       # 8 frames x 256 tokens at 1024 px = 2048 image tokens, plus text
+MAX_LEN=${MAX_LEN:-auto}       # auto: the longest sample (8 frames x 256 tokens at 1024 px = 2048 image tokens + text), capped by the model
 WORKERS=${WORKERS:-4}
 DEEPSPEED=${DEEPSPEED:-}
 PYTHON=${PYTHON:-python}

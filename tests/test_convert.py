@@ -1,5 +1,6 @@
-"""Original ml-fastvlm checkpoints: a tiny one is written in the original layout (by inverting the key
-map on a tiny standard model), then converted back; logits must be identical."""
+"""Original ml-fastvlm checkpoints: a tiny one is written in the original layout (by the inverse key map of
+``export --format apple``, whose original-side names mlx-vlm's strict loader checks in test_ship_mlx), then
+converted back; logits must be identical."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, FastVlmForC
 from fastvlm_video.cli import main
 from fastvlm_video.constants import IMAGE_TOKEN
 from fastvlm_video.errors import ConfigError
-from fastvlm_video.model.convert import network_positions, original_name
+from fastvlm_video.model.convert import original_key_map
 from fastvlm_video.model.load import detect_format, load_model, load_tokenizer, video_config_of
 from fastvlm_video.model.tiny import build_tiny_tokenizer, tiny_fastvlm_config
 
+
 def to_original_layout(model: FastVlmForConditionalGeneration) -> dict[str, torch.Tensor]:
     """The standard model's weights under original ml-fastvlm names (plus the unused CLIP head)."""
-    where = network_positions(model.model.vision_tower.timm_model)
-    out = {original_name(k, where): v.clone().contiguous() for k, v in model.state_dict().items()}
+    state = model.state_dict()
+    out = {name: state[standard].clone().contiguous() for name, standard in original_key_map(list(state)).items()}
     out["model.vision_tower.vision_tower.model.head.proj"] = torch.randn(model.config.vision_config.hidden_size, 16)
     return out
 

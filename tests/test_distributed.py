@@ -1,5 +1,9 @@
 """Two processes (torchrun, gloo, CPU) train the tiny model with DDP: training completes, both ranks
-report the same loss and end with the same weights."""
+report the same loss and end with the same weights; with grouped + packed batches the ranks see
+disjoint samples, each step of one modality.
+
+FSDP on CPU: torch can shard over gloo, but accelerate (which the HF Trainer drives) turns FSDP on only
+for accelerator back-ends; on CPU ``--fsdp`` silently ran DDP, so ``train`` refuses it there."""
 
 from __future__ import annotations
 
@@ -21,29 +25,88 @@ report = {"world_size": int(os.environ["WORLD_SIZE"]), "train_loss": result.trai
 (result.output_dir / f"rank{rank}.json").write_text(json.dumps(report))
 """
 
+# Records each rank's batches (sample ids) and which wrapper the Trainer put around the model.
+RECORDING_WORKER = """
+import json, os, sys
+import fastvlm_video.train.run as run
+from fastvlm_video.train.args import parse_train_args
+
+class Recording(run.Collator):
+    def __call__(self, items):
+        with open(os.path.join(os.environ["SEEN_DIR"], f"seen{os.environ['RANK']}.jsonl"), "a") as f:
+            f.write(json.dumps([it["id"] for it in items]) + "\\n")
+        return super().__call__(items)
+
+class Wrapped(run.VideoTrainer):
+    def train(self, *args, **kwargs):
+        outcome = super().train(*args, **kwargs)
+        os.environ["WRAPPED"] = type(self.model_wrapped).__name__
+        return outcome
+
+run.Collator, run.VideoTrainer = Recording, Wrapped
+result = run.train(*parse_train_args(sys.argv[1:]))
+report = {"world_size": int(os.environ["WORLD_SIZE"]), "train_loss": result.train_loss, "wrapped": os.environ["WRAPPED"]}
+(result.output_dir / f"rank{os.environ['RANK']}.json").write_text(json.dumps(report))
+"""
+
+
+def torchrun_train(tmp_path, worker: str, rows: list[dict], model_dir, media_folder, *extra: str) -> list[dict]:
+    """Train with two gloo processes; returns each rank's report."""
+    (tmp_path / "train.json").write_text(json.dumps(rows))
+    (tmp_path / "worker.py").write_text(worker)
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(tmp_path / "worker.py"),
+        "--model_name_or_path", str(model_dir), "--data_path", str(tmp_path / "train.json"),
+        "--image_folder", str(media_folder), "--image_size", "64", "--output_dir", str(out),
+        "--per_device_train_batch_size", "2", "--learning_rate", "5e-3", "--logging_steps", "1",
+        "--save_strategy", "no", "--report_to", "none", "--use_cpu", "--ddp_backend", "gloo", "--seed", "0",
+        "--disable_tqdm", "true", "--dataloader_num_workers", "0", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "SEEN_DIR": str(tmp_path)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "model.safetensors").is_file()
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert ranks[0]["train_loss"] == pytest.approx(ranks[1]["train_loss"], rel=1e-6)
+    return ranks
+
 
 def test_two_process_gloo_training_agrees_on_the_loss(tmp_path, tiny_model_dir, media_folder):
     rows = [
         {"image": "still.png", "conversations": [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "a still image"}]},
         {"conversations": [{"from": "human", "value": "Say hi"}, {"from": "gpt", "value": "hi"}]},
     ] * 4
-    (tmp_path / "train.json").write_text(json.dumps(rows))
-    (tmp_path / "worker.py").write_text(WORKER)
-    out = tmp_path / "out"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(tmp_path / "worker.py"),
-        "--model_name_or_path", str(tiny_model_dir), "--data_path", str(tmp_path / "train.json"),
-        "--image_folder", str(media_folder), "--image_size", "64", "--output_dir", str(out),
-        "--per_device_train_batch_size", "2", "--max_steps", "3", "--learning_rate", "5e-3", "--logging_steps", "1",
-        "--save_strategy", "no", "--report_to", "none", "--use_cpu", "--ddp_backend", "gloo", "--seed", "0",
-        "--disable_tqdm", "true", "--dataloader_num_workers", "0",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
-    assert [r["world_size"] for r in ranks] == [2, 2]
-    assert ranks[0]["train_loss"] == pytest.approx(ranks[1]["train_loss"], rel=1e-6)
-    state = json.loads((out / "trainer_state.json").read_text())
+    torchrun_train(tmp_path, WORKER, rows, tiny_model_dir, media_folder, "--max_steps", "3")
+    state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
-    assert (out / "model.safetensors").is_file()
+
+
+def test_grouped_packed_batches_shard_across_ranks(tmp_path, tiny_model_dir, media_folder):
+    image = [{"id": f"i{k}", "image": "still.png", "conversations": [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "a still" + " image" * k}]} for k in range(4)]
+    text = [{"id": f"t{k}", "conversations": [{"from": "human", "value": "Say hi"}, {"from": "gpt", "value": "hi" + " there" * k}]} for k in range(4)]
+    ranks = torchrun_train(
+        tmp_path, RECORDING_WORKER, image + text, tiny_model_dir, media_folder,
+        "--max_steps", "2", "--group_by_modality_length", "--packing",
+    )  # fmt: skip
+    assert ranks[0]["wrapped"] == "DistributedDataParallel", ranks[0]["wrapped"]
+    seen = [[json.loads(line) for line in (tmp_path / f"seen{r}.jsonl").read_text().splitlines()][:2] for r in (0, 1)]
+    ids = [i for rank in seen for batch in rank for i in batch]
+    assert sorted(ids) == sorted(r["id"] for r in image + text)  # 2 steps x 2 ranks x 2 = the whole set, once
+    for step in zip(*seen):  # both ranks' batches of a step hold one modality
+        assert len({i[0] for batch in step for i in batch}) == 1
+    used = json.loads((tmp_path / "out" / "skipped_samples.json").read_text())["used"]
+    assert used == 4  # rank 0's 2 packed rows of 2 samples each count as 4 samples
+
+
+def test_fsdp_on_cpu_is_refused_not_run_as_ddp(tiny_model_dir, media_folder, tmp_path):
+    from fastvlm_video.errors import ConfigError
+    from fastvlm_video.train.args import parse_train_args
+    from fastvlm_video.train.run import train
+
+    (tmp_path / "train.json").write_text(json.dumps([{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hi"}]}]))
+    argv = ["--model_name_or_path", str(tiny_model_dir), "--data_path", str(tmp_path / "train.json"), "--output_dir", str(tmp_path / "o"),
+            "--use_cpu", "--report_to", "none", "--fsdp", "full_shard"]  # fmt: skip
+    with pytest.raises(ConfigError, match="--fsdp"):
+        train(*parse_train_args(argv))

@@ -37,7 +37,7 @@ def write_yaml(tmp_path, text):
         ("learning_rate: [1e-3\n", r"not valid YAML at line 2"),
         ("lerning_rate: 0.1\n", r"unknown key 'lerning_rate': did you mean 'learning_rate'\?"),
         ("learning_rat: 0.1\n", r"unknown key 'learning_rat': did you mean 'learning_rate'\?"),  # no abbreviations
-        ("model_max_length: null\n", r"model_max_length: null is not accepted \(its default is 2048\)"),
+        ("model_max_length: null\n", r"model_max_length: null is not accepted \(its default is 'auto'\)"),
         ("num_video_frames: {a: 1}\n", r"argument --num_video_frames.*invalid int value"),
         ("- a\n- b\n", "expected a mapping"),
     ],

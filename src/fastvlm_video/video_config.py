@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from .constants import VIDEO_CONFIG_NAME, VISION_STRIDE
@@ -25,6 +26,9 @@ class VideoConfig:
     image_size: int = 1024
     aspect: str = "pad"  # pad (FastVLM) | crop (CLIP) | resize
     video_backend: str = "auto"
+    min_frames: int = 1  # frame_sampling="fps": short clips still give this many frames
+    max_visual_tokens: int = 0  # per-sample budget of image tokens (0: none); see ``for_sample``
+    time_instruction: bool = False  # tell the model when its frames were taken (data/time_prompt.py)
 
     def __post_init__(self) -> None:
         """Every setting checked at start-up; a ``ConfigError`` names the field, its flag and what to use."""
@@ -46,6 +50,8 @@ class VideoConfig:
             raise ConfigError(f"aspect must be one of {ASPECT_MODES}, got {self.aspect!r}")
         if self.video_backend not in VIDEO_BACKENDS:
             raise ConfigError(f"video_backend must be one of {VIDEO_BACKENDS}, got {self.video_backend!r}")
+        _whole("min_frames (--min_frames)", self.min_frames, minimum=1)
+        _whole("max_visual_tokens (--max_visual_tokens)", self.max_visual_tokens, minimum=0)
 
     def decode_kwargs(self) -> dict:
         """The keyword arguments of ``load_video_tensor`` these settings stand for."""
@@ -57,11 +63,34 @@ class VideoConfig:
             "backend": self.video_backend,
             "fps": self.fps,
             "max_frames": self.max_frames,
+            "min_frames": self.min_frames,
         }
 
     @property
     def tokens_per_frame(self) -> int:
         return (self.image_size // VISION_STRIDE) ** 2
+
+    @property
+    def frames_per_video(self) -> int:
+        """The most frames one video gives (N, or the fps cap)."""
+        return self.max_frames if self.frame_sampling == "fps" else self.num_frames
+
+    def for_sample(self, kinds: Sequence[str]) -> VideoConfig:
+        """The settings for one sample whose media are ``kinds`` ("video" / "image"), within ``max_visual_tokens``.
+
+        Policy: images keep their one frame; the videos share what is left of the budget equally, so
+        each gets fewer frames (never below ``min_frames``); the frame size is the run's (one tensor
+        per batch), lowered at start-up when even ``min_frames`` cannot fit (``budget.tokens.fit_frame_size``).
+        Without a budget, or when the sample fits, the settings are returned unchanged.
+        """
+        videos = sum(kind == "video" for kind in kinds)
+        if not self.max_visual_tokens or not videos:
+            return self
+        spare = self.max_visual_tokens // self.tokens_per_frame - (len(kinds) - videos)
+        frames = max(self.min_frames, spare // videos)
+        if frames >= self.frames_per_video:
+            return self
+        return replace(self, num_frames=frames, max_frames=frames, min_frames=min(self.min_frames, frames))
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / VIDEO_CONFIG_NAME

@@ -21,47 +21,52 @@ HELP = "validate data files and media before training (schema, media, leakage, t
 
 
 def add_arguments(parser) -> None:
-    from ..data.settings import add_video_arguments
+    from ..data.settings import add_data_arguments, add_video_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--data", "--data_path", dest="data", action="extend", nargs="+", required=True, metavar="FILE",
-                        help="data files (JSON/JSONL, LLaVA or messages format): train, val, test, ...")
-    parser.add_argument("--media_folder", "--image_folder", dest="media_folder", default=".",
-                        help="folder the media paths are relative to (default: .)")
-    parser.add_argument("--allow_outside_media_folder", action="store_true",
-                        help="accept media paths that leave the media folder (../, absolute, symlinks out)")
+    add_data_arguments(parser)
     add_video_arguments(parser)
     parser.add_argument("--tokenizer", help="tokenizer directory (default: --model's); without either, tokens are not counted")
-    parser.add_argument("--model_max_length", type=int, default=2048, help="longest sequence training allows (default: 2048)")
+    parser.add_argument("--model_max_length", default="auto",
+                        help="longest sequence training allows: tokens, or 'auto' (default) = as training's auto, the model's context")
     parser.add_argument("--workers", type=int, help="processes opening media in parallel (default: all cores)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per media file (default: 60)")
     parser.add_argument("--report", default="check_report.json", help="JSON report path (default: check_report.json)")
     parser.add_argument("--write_clean", metavar="OUT",
                         help="write only the good records: to OUT for one data file, into folder OUT for several")
+    parser.add_argument("--frame_cache", metavar="DIR",
+                        help="also check a frame cache (`fastvlm-video cache`): same video settings, how many media it holds")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
     from ..data.check import format_summary, run_check
+    from ..data.frame_cache import FrameCache
     from ..data.parallel import default_workers
     from ..data.preflight import check_media_folder
     from ..data.subset import write_subset
+    from ..budget.tokens import context_limit
     from ..data.settings import chat_encoder, video_settings
 
     check_media_folder(args.data, args.media_folder, "--media_folder", args.allow_outside_media_folder)
     video = video_settings(args)
+    cache = FrameCache(args.frame_cache, video) if args.frame_cache else None  # settings refused before decoding
     report = run_check(
         args.data,
         args.media_folder,
         video,
         encoder=chat_encoder(args.tokenizer or args.model, video),
-        model_max_length=args.model_max_length,
+        model_max_length=context_limit(args.model_max_length, args.model),
         allow_outside_media_folder=args.allow_outside_media_folder,
         workers=args.workers or default_workers(),
         timeout=args.timeout,
         progress=not args.no_progress,
     )
+    if cache is not None:
+        report.media["frame_cache"] = cache.coverage(report.good)
     print(format_summary(report))
+    if cache is not None:
+        print(cache.describe(report.good))
     print(f"report: {report.write(args.report)}")
     if args.write_clean:
         written = write_subset(((s.source, s.index) for s in report.good), args.data, args.write_clean)

@@ -1,5 +1,7 @@
-"""fastvlm-video compare: two evaluations of the same data side by side — metric deltas (B - A) and the
-samples the two models answer differently (fixed / broke first). Prints a table; --html writes a page.
+"""fastvlm-video compare: two evaluations of the same data side by side — metric deltas (B - A), paired
+tests that say whether they are real or within noise (exact McNemar for accuracy, bootstrap intervals
+for scores), and the samples the two models answer differently (fixed / broke first). Prints a table;
+--html writes a page.
 
 examples:
   fastvlm-video compare runs/base/eval runs/ft/eval

@@ -18,12 +18,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num_video_frames", type=int, default=8, help="frames per video (1 shows the model cannot tell motion)")
     parser.add_argument("--epochs", type=int, default=None, help="video fine-tuning epochs (default: the demo's tuned value, 3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--frame_cache", choices=["raw", "png", "jpeg"],
+                        help="cache the videos' frames first (OUT/frame_cache, this codec) and train + evaluate from it")
 
 
 def run(args) -> int:
     from ..demo.run import format_metrics, run_demo
 
     kwargs = {} if args.epochs is None else {"epochs": args.epochs}
+    kwargs["frame_cache"] = args.frame_cache
     metrics = run_demo(args.out, num_video_frames=args.num_video_frames, seed=args.seed, **kwargs)
     print(format_metrics(metrics))
     print(f"\nmodel: {args.out}/model   metrics: {args.out}/metrics.json   report: {args.out}/eval/report.html")

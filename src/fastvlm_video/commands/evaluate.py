@@ -1,11 +1,14 @@
 """fastvlm-video evaluate: answer every sample of a test file, then write predictions.jsonl (as it goes),
 metrics.json and report.html into --out. An interrupted run continues with --resume.
 Exits 1 when no sample could be scored (every media file unreadable).
+Multiple-choice benchmarks (MVBench, Video-MME, TempCompass) are read in their published local layout.
 
 examples:
   fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval
   fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval \\
       --task classification --batch_size 16 --resume
+  fastvlm-video evaluate --model runs/ft --data MVBench/json --media_folder MVBench/video --out runs/ft/mvbench
+  fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval-ll --score choices
 """
 
 import argparse
@@ -25,10 +28,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
+    parser.add_argument("--frame_cache", metavar="DIR", help="frame cache built at the checkpoint's video settings (`fastvlm-video cache`)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     parser.add_argument("--task", default="auto", choices=["auto", "classification", "open"],
                         help="classification: answers are labels (per-class accuracy, macro-F1, confusion matrix); "
                         "auto: guess from the references")  # fmt: skip
+    parser.add_argument("--format", dest="data_format", default="auto", choices=["auto", "records", "mvbench", "videomme", "tempcompass"],
+                        help="benchmark layout of --data (a file, or MVBench's folder of per-task JSON); auto: by field names")  # fmt: skip
+    parser.add_argument("--score", default="generate", choices=["generate", "choices"],
+                        help="choices: rank the options (or the records' class answers) by log-likelihood, no text parsing")  # fmt: skip
+    parser.add_argument("--choice_norm", default="sum", choices=["sum", "mean"], help="rank by summed (default) or per-token log-prob")
     parser.add_argument("--no_semantic", action="store_true", help="skip the sentence-embedding similarity")
     parser.add_argument("--skip_invalid_records", action="store_true", help="log and skip malformed records")
     parser.add_argument("--allow_outside_media_folder", action="store_true",
@@ -50,10 +59,17 @@ def run(args) -> int:
         semantic=not args.no_semantic, skip_invalid=args.skip_invalid_records, num_frames=args.num_frames,
         frame_sampling=args.frame_sampling, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
         resume=args.resume, overwrite=args.overwrite, task=args.task, allow_outside_media_folder=args.allow_outside_media_folder,
+        data_format=args.data_format, score=args.score, norm=args.choice_norm, frame_cache=args.frame_cache,
     )  # fmt: skip
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
     for _, label, value in headline_metrics(metrics):
         print(f"  {label:<24} {value}")
+    if metrics.get("num_unparsed"):
+        print(f"  {metrics['num_unparsed']} answer(s) named no option (counted wrong; --score choices never has any)")
+    for key, groups in metrics.get("by_group", {}).items():
+        print(f"  accuracy by {key}:")
+        for name, g in groups.items():
+            print(f"    {name:<32} {100 * g['accuracy']:5.1f}%  ({g['correct']}/{g['num']})")
     for note in metrics["notes"]:
         print(f"  note: {note}")
     print(f"\n{args.out}/{REPORT}\n{args.out}/{METRICS}\n{args.out}/{PREDICTIONS}")

@@ -14,7 +14,7 @@ Fine-tune FastVLM on videos, images and text. Media paths in the data are relati
 examples:
   fastvlm-video train --model_name_or_path checkpoints/fastvlm-0.5b --data_path data/train.json \\
       --validation_data_path data/val.json --image_folder clips --output_dir runs/ft \\
-      --num_video_frames 8 --model_max_length 4096 --eval_strategy steps --eval_steps 50 --bf16 true
+      --num_video_frames 8 --eval_strategy steps --eval_steps 50 --bf16 true
   fastvlm-video train --config configs/finetune_lora.yaml --model_name_or_path checkpoints/fastvlm-0.5b
   fastvlm-video tiny-model models/tiny && fastvlm-video train --model_name_or_path models/tiny \\
       --data_path data/train.json --image_folder clips --output_dir runs/try --max_steps 4   # no weights needed

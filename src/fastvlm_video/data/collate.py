@@ -1,4 +1,5 @@
-"""Batches: pad ids/labels/attention mask; concatenate every frame of the batch into ``pixel_values``."""
+"""Batches: pad ids/labels/attention mask (or pack the samples into one row); concatenate every frame
+of the batch into ``pixel_values``."""
 
 from __future__ import annotations
 
@@ -17,12 +18,28 @@ class Collator:
     ``pixel_values`` is (sum of T over the batch, 3, S, S) in [0, 1]: videos give T=N frames, images
     T=1, text-only samples none (no key at all when the whole batch is text). Frames arrive as
     uint8 and are scaled here, the last moment on the host.
+
+    ``packing=True`` (padding-free): the samples are laid end to end in one row with ``position_ids``
+    restarting at 0 for each, and no attention mask, so transformers builds a block-causal mask
+    (sdpa / eager / flex) or varlen attention (flash) and no token sees another sample. Each
+    sample's first label is ignored, so no token is trained to predict the next sample's start.
     """
 
     pad_token_id: int
     padding_side: str = "right"  # "left" for batched generation
+    packing: bool = False
 
     def __call__(self, items: list[dict]) -> dict:
+        batch = self._pack(items) if self.packing else self._pad_rows(items)
+        frames = [it["pixel_values"] for it in items if it.get("pixel_values") is not None]
+        if frames:
+            batch["pixel_values"] = to_model_pixels(torch.cat(frames))
+        batch["skipped"] = [skip for it in items for skip in it.get("skipped", [])]
+        if any("truncated" in it for it in items):  # training items only: samples cut to model_max_length
+            batch["truncated"] = [note for it in items for note in it["truncated"]]
+        return batch
+
+    def _pad_rows(self, items: list[dict]) -> dict:
         length = max(len(it["input_ids"]) for it in items)
         batch = {
             "input_ids": self._pad([it["input_ids"] for it in items], length, self.pad_token_id),
@@ -30,12 +47,20 @@ class Collator:
         }
         if all("labels" in it for it in items):
             batch["labels"] = self._pad([it["labels"] for it in items], length, IGNORE_INDEX)
-        frames = [it["pixel_values"] for it in items if it.get("pixel_values") is not None]
-        if frames:
-            batch["pixel_values"] = to_model_pixels(torch.cat(frames))
-        batch["skipped"] = [skip for it in items for skip in it.get("skipped", [])]
-        if any("truncated" in it for it in items):  # training items only: samples cut to model_max_length
-            batch["truncated"] = [note for it in items for note in it["truncated"]]
+        return batch
+
+    @staticmethod
+    def _pack(items: list[dict]) -> dict:
+        batch = {
+            "input_ids": torch.cat([it["input_ids"] for it in items])[None],
+            "position_ids": torch.cat([torch.arange(len(it["input_ids"])) for it in items])[None],
+            "num_samples": len(items),
+        }
+        if all("labels" in it for it in items):
+            labels = [it["labels"].clone() for it in items]
+            for row in labels:
+                row[0] = IGNORE_INDEX  # never a target: it would be predicted from the previous sample
+            batch["labels"] = torch.cat(labels)[None]
         return batch
 
     def _pad(self, rows: list[torch.Tensor], length: int, value: int) -> torch.Tensor:

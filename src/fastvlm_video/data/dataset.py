@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
@@ -21,7 +23,11 @@ from ..media.image import load_image_tensor
 from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
 from .chat import ChatEncoder, SampleTooLong
-from .records import MediaRef, Sample
+from .records import MediaRef, Message, Sample
+from .time_prompt import add_time_instructions
+
+if TYPE_CHECKING:
+    from .frame_cache import FrameCache
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +41,47 @@ class Skip:
     reason: str
 
 
-def load_media(ref: MediaRef, video: VideoConfig) -> tuple[torch.Tensor, list[float] | None]:
-    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos (and animations)."""
-    if ref.kind == "video" or is_animated_image(ref.path):
+def media_kind(ref: MediaRef) -> str:
+    """How a media item is sampled: "video" for a video or an animated image (GIF/WebP/PNG), else "image"."""
+    return "video" if ref.kind == "video" or is_animated_image(ref.path) else "image"
+
+
+@dataclass
+class LoadedMedia:
+    """One decoded media item: (T, 3, S, S) uint8 frames; for a video, frame times and the clip's window (s)."""
+
+    frames: torch.Tensor
+    timestamps: list[float] | None = None
+    window: tuple[float, float] | None = None
+
+
+def load_media_item(ref: MediaRef, video: VideoConfig, cache: FrameCache | None = None) -> LoadedMedia:
+    """One media item decoded at ``video``; from ``cache`` when it holds a fresh entry at these settings."""
+    if cache is not None and (cached := cache.get(ref, video)) is not None:
+        return cached
+    if media_kind(ref) == "video":
         clip = load_video_tensor(ref.path, **video.decode_kwargs(), start=ref.start, end=ref.end)
-        return clip.frames, clip.timestamps
-    return load_image_tensor(ref.path, video.image_size, video.aspect), None
+        return LoadedMedia(clip.frames, clip.timestamps, clip.window)
+    return LoadedMedia(load_image_tensor(ref.path, video.image_size, video.aspect))
+
+
+def load_media(ref: MediaRef, video: VideoConfig, cache: FrameCache | None = None) -> tuple[torch.Tensor, list[float] | None]:
+    """One media item as (T, 3, S, S) uint8 frames, plus frame timestamps for videos (and animations)."""
+    item = load_media_item(ref, video, cache)
+    return item.frames, item.timestamps
+
+
+def load_sample_media(
+    messages: Sequence[Message], media: Sequence[MediaRef], video: VideoConfig, cache: FrameCache | None = None
+) -> tuple[list[LoadedMedia], list[Message]]:
+    """What training, predict and evaluate all do with a sample's media: the per-sample visual budget
+    (``VideoConfig.for_sample``), decoding, and the time instruction when asked for."""
+    video = video.for_sample([media_kind(ref) for ref in media])
+    loaded = [load_media_item(ref, video, cache) for ref in media]
+    if video.time_instruction:
+        times = [(m.timestamps, m.window) if m.timestamps is not None else None for m in loaded]
+        messages = add_time_instructions(messages, times, video.frame_sampling)
+    return loaded, list(messages)
 
 
 class ConversationDataset(Dataset):
@@ -53,27 +94,27 @@ class ConversationDataset(Dataset):
         video: VideoConfig,
         max_length: int | None = None,
         max_attempts: int = 20,
+        frame_cache: FrameCache | None = None,
     ):
         if not samples:
             raise ConfigError("the dataset is empty: no usable record in the data files")
         self.samples, self.encoder, self.video = samples, encoder, video
         self.max_length, self.max_attempts = max_length, max_attempts
+        self.frame_cache = frame_cache
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def build(self, sample: Sample) -> dict:
         """Tensors for one sample; raises ``MediaError`` / ``SampleTooLong``."""
-        loaded = [load_media(ref, self.video) for ref in sample.media]
-        encoded = self.encoder.encode(
-            sample.messages, [frames.shape[0] for frames, _ in loaded], max_length=self.max_length
-        )
+        loaded, messages = load_sample_media(sample.messages, sample.media, self.video, self.frame_cache)
+        encoded = self.encoder.encode(messages, [m.frames.shape[0] for m in loaded], max_length=self.max_length)
         return {
             "input_ids": torch.tensor(encoded.input_ids, dtype=torch.long),
             "labels": torch.tensor(encoded.labels, dtype=torch.long),
-            "pixel_values": torch.cat([frames for frames, _ in loaded]) if loaded else None,
+            "pixel_values": torch.cat([m.frames for m in loaded]) if loaded else None,
             "id": sample.id,
-            "timestamps": [ts for _, ts in loaded],
+            "timestamps": [m.timestamps for m in loaded],
             "truncated": [self._truncation(sample, encoded.truncated_from)] if encoded.truncated else [],
         }
 

@@ -39,13 +39,15 @@ def run_demo(
     seed: int = 0,
     splits: dict[str, int] | None = None,
     image_epochs: int = IMAGE_EPOCHS,
+    frame_cache: str | None = None,
 ) -> dict:
     """Run the whole demo under ``out``; returns (and writes) ``out/metrics.json``.
 
     Stage 1 trains the random model on still images (``out/image_model``: where is the square?),
     stage 2 fine-tunes that on videos (``out/model``: which way does it move?) and is evaluated.
     ``splits`` sets the number of samples per split (default: ``DEMO_SPLITS``); the data is reused
-    when ``out/data`` already holds it.
+    when ``out/data`` already holds it. ``frame_cache`` (a codec: raw, png, jpeg) first caches the
+    videos' frames in ``out/frame_cache`` and trains and evaluates stage 2 from it.
     """
     out, splits = Path(out), {**DEMO_SPLITS, **(splits or {})}
     data = out / "data"
@@ -64,12 +66,15 @@ def run_demo(
     video_stage = _train_argv(
         out / "image_model", data, "train", out / "model", epochs, VIDEO_BATCH, num_video_frames, seed
     )
+    if frame_cache:
+        video_stage += ["--frame_cache", str(cache_video_splits(video_stage, out / "frame_cache", frame_cache))]
     result = train(*parse_train_args(video_stage))
     train_seconds = time.perf_counter() - started
 
     evaluation = evaluate_checkpoint(
         out / "model", data / "test.json", data, out / "eval",
         device="cpu", semantic=False, batch_size=16, max_new_tokens=4, overwrite=True,
+        frame_cache=out / "frame_cache" if frame_cache else None,
     )  # fmt: skip
     metrics = {
         "test_accuracy": evaluation["accuracy"],
@@ -81,9 +86,25 @@ def run_demo(
         "train_loss": round(result.train_loss, 4),
         "eval_loss": None if result.eval_loss is None else round(result.eval_loss, 4),
         "skipped_samples": result.skipped,
+        "frame_cache": frame_cache,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def cache_video_splits(video_stage: list[str], out: Path, codec: str) -> Path:
+    """Cache the frames of the video splits at the video stage's settings (as ``train`` resolves them)."""
+    from ..data.cache_build import build_cache
+    from ..data.records import load_samples
+    from ..model.load import video_config_of
+
+    model_args, data_args, _ = parse_train_args(video_stage)
+    video = video_config_of(model_args.model_name_or_path, **data_args.video_overrides())
+    folder = Path(data_args.image_folder)
+    samples = [s for split in ("train", "val", "test") for s in load_samples(folder / f"{split}.json", folder)[0]]
+    report = build_cache(samples, video, out, codec=codec, workers=2)
+    logger.info("frame cache %s: %d media (%d decoded now), %.1f MB", out, report.media, report.built, report.bytes_written / 1e6)
+    return out
 
 
 def _train_argv(

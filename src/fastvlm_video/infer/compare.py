@@ -1,4 +1,5 @@
-"""Compare two evaluations of the same data: metric deltas and the samples where the models disagree."""
+"""Compare two evaluations of the same data: metric deltas, whether they are beyond noise (paired tests,
+``significance``), and the samples where the models disagree."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..errors import ConfigError
 from .metrics import normalize_answer
 from .predictions import METRICS, PREDICTIONS, question_text, read_json, read_rows
 from .report import HEADLINE
+from .significance import PairedTest, paired_tests
 
 COUNTS = [("num_scored", "samples scored", None), ("num_errors", "unreadable media", False)]  # key, label, higher is better
 
@@ -64,6 +66,11 @@ def metric_deltas(a: dict, b: dict) -> list[Delta]:
     for label in sorted(set(per_a) | set(per_b)):
         acc = [None if label not in p else 100 * p[label]["accuracy"] for p in (per_a, per_b)]
         deltas.append(Delta(f"accuracy of class '{label}'", *acc))
+    for key in sorted((set(a.get("by_group", {})) | set(b.get("by_group", {}))) - {"class"}):  # benchmark tasks, categories
+        group_a, group_b = a.get("by_group", {}).get(key, {}), b.get("by_group", {}).get(key, {})
+        for name in sorted(set(group_a) | set(group_b)):
+            acc = [None if name not in g else 100 * g[name]["accuracy"] for g in (group_a, group_b)]
+            deltas.append(Delta(f"accuracy of {key} '{name}'", *acc))
     return deltas
 
 
@@ -74,6 +81,13 @@ def _verdict(ra: dict, rb: dict) -> str:
     return {(False, True): "B fixed", (True, False): "B broke", (False, False): "both wrong"}.get((right_a, right_b), "both right")
 
 
+def _answer_key(row: dict) -> str | None:
+    """What a row answered: the chosen option when judged against options, else its normalised text."""
+    if "options" in row:
+        return row.get("choice")
+    return None if row.get("prediction") is None else normalize_answer(row["prediction"])
+
+
 def disagreements(a: Evaluation, b: Evaluation) -> list[Disagreement]:
     """Samples in both runs whose normalised answers (or readability) differ; changed correctness first."""
     found = []
@@ -81,7 +95,7 @@ def disagreements(a: Evaluation, b: Evaluation) -> list[Disagreement]:
         rb = b.rows.get(sid)
         if rb is None:
             continue
-        pa, pb = (None if r.get("prediction") is None else normalize_answer(r["prediction"]) for r in (ra, rb))
+        pa, pb = (_answer_key(r) for r in (ra, rb))
         if pa != pb:
             found.append(Disagreement(sid, question_text(ra), ra["reference"], ra.get("prediction"), rb.get("prediction"), _verdict(ra, rb)))
     rank = {"B broke": 0, "B fixed": 1}
@@ -99,12 +113,17 @@ def _answer(text: str | None) -> str:
     return "(unreadable media)" if text is None else text
 
 
-def format_table(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[Disagreement], max_rows: int = 20) -> str:
+def format_table(
+    a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[Disagreement], max_rows: int = 20, tests: list[PairedTest] = ()
+) -> str:
     """The comparison as plain text for the terminal."""
     width = max(len(d.label) for d in deltas)
     lines = [f"A = {a.name}", f"B = {b.name}", "", f"{'metric':<{width}}  {'A':>8}  {'B':>8}  {'B - A':>8}"]
     for d in deltas:
         lines.append(f"{d.label:<{width}}  {_num(d.a, d.fmt):>8}  {_num(d.b, d.fmt):>8}  {_num(d.delta, d.fmt, True):>8}")
+    if tests:
+        lines += ["", "paired tests (McNemar exact for accuracy, bootstrap 95% CI for scores):"]
+        lines += [f"  {t.describe()}" for t in tests]
     common = len(set(a.rows) & set(b.rows))
     lines += ["", f"{len(found)} of {common} common samples answered differently" + (":" if found else ".")]
     for d in found[:max_rows]:
@@ -117,7 +136,7 @@ def format_table(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[
     return "\n".join(lines)
 
 
-def render_html(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[Disagreement]) -> str:
+def render_html(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[Disagreement], tests: list[PairedTest] = ()) -> str:
     """A small self-contained page: the delta table, then the disagreeing samples."""
 
     def cell(value, fmt, better=None):
@@ -138,9 +157,13 @@ def render_html(a: Evaluation, b: Evaluation, deltas: list[Delta], found: list[D
 body{{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:20px;color:#1d2433}}
 table{{border-collapse:collapse;margin:10px 0}} th,td{{padding:5px 9px;border-bottom:1px solid #e3e6ee;text-align:left;vertical-align:top}}
 th{{background:#eef0f6}} .num{{text-align:right}} .good{{color:#2e7d32;font-weight:600}} .bad{{color:#c62828;font-weight:600}}
-tr.fixed{{background:#e8f5e9}} tr.broke{{background:#ffebee}}
+tr.fixed{{background:#e8f5e9}} tr.broke{{background:#ffebee}} .note{{color:#5b6478;font-size:12px}}
+li.real{{font-weight:600}} li.noise{{color:#5b6478}}
 </style></head><body><h1>Comparison</h1><p>A = {escape(a.name)}<br>B = {escape(b.name)}</p>
 <table><thead><tr><th>metric</th><th>A</th><th>B</th><th>B − A</th></tr></thead><tbody>{metric_rows}</tbody></table>
+<h2>Is the difference real?</h2><ul class="tests">{"".join(f'<li class="{"noise" if t.within_noise else "real"}">{escape(t.describe())}</li>' for t in tests)}</ul>
+<p class="note">McNemar's exact test on the samples the two runs judge differently (accuracy); paired bootstrap
+95% interval of the mean difference (scores). "within noise": p &ge; 0.05 or the interval contains 0.</p>
 <h2>{len(found)} samples answered differently</h2>
 <table><thead><tr><th>id</th><th>verdict</th><th>question</th><th>reference</th><th>A</th><th>B</th></tr></thead>
 <tbody>{sample_rows}</tbody></table></body></html>
@@ -150,7 +173,7 @@ tr.fixed{{background:#e8f5e9}} tr.broke{{background:#ffebee}}
 def compare(out_a: str | Path, out_b: str | Path, html: str | Path | None = None, max_rows: int = 20) -> str:
     """Compare two evaluation folders; writes the HTML when ``html`` is set and returns the text table."""
     a, b = Evaluation.load(out_a), Evaluation.load(out_b)
-    deltas, found = metric_deltas(a.metrics, b.metrics), disagreements(a, b)
+    deltas, found, tests = metric_deltas(a.metrics, b.metrics), disagreements(a, b), paired_tests(a.rows, b.rows)
     if html:
-        Path(html).write_text(render_html(a, b, deltas, found), encoding="utf-8")
-    return format_table(a, b, deltas, found, max_rows)
+        Path(html).write_text(render_html(a, b, deltas, found, tests), encoding="utf-8")
+    return format_table(a, b, deltas, found, max_rows, tests)

@@ -15,9 +15,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..data.frame_cache import open_frame_cache
 from ..data.preflight import preflight
 from ..data.records import Sample
 from ..errors import ConfigError, MediaError
+from .benchmarks import class_specs, is_benchmark, load_benchmark
+from .choices import NORMS, ChoiceSpec, judge, score_choices
 from .metrics import exact_match, summarize
 from .predictions import FRAMES, METRICS, PREDICTIONS, append_rows, read_json, read_rows, write_json
 from .predictor import Predictor
@@ -41,11 +44,17 @@ def predict_batches(
     batch_size: int = 8,
     max_new_tokens: int = 32,
     frames_dir: Path | None = None,
+    specs: dict[str, ChoiceSpec] | None = None,
+    score: str = "generate",
+    norm: str = "sum",
 ) -> Iterator[list[dict]]:
     """Yield the result rows of each batch (broken media -> a row with ``error`` instead of a prediction).
 
     With ``frames_dir``, a thumbnail strip of the frames the model saw is saved there per sample.
+    A sample with a ``ChoiceSpec`` (in ``specs``, by id) is judged against its options: its generated
+    text is parsed for the chosen option, or with ``score="choices"`` the options are ranked by likelihood.
     """
+    specs = specs or {}
     progress = tqdm(total=len(samples), desc="evaluating", unit="sample")
     for start in range(0, len(samples), batch_size):
         rows, pending = [], []  # all rows in sample order; (row, prompt) of those to generate
@@ -68,9 +77,15 @@ def predict_batches(
             if frames_dir is not None and prompt.pixel_values is not None:
                 row["frames"] = save_strip(prompt.pixel_values, frames_dir, sample.id)
             pending.append((row, prompt))
-        answers = predictor.generate([p for _, p in pending], max_new_tokens=max_new_tokens) if pending else []
-        for (row, _), answer in zip(pending, answers):
+        to_generate = [(r, p) for r, p in pending if not (score == "choices" and r["id"] in specs)]
+        answers = predictor.generate([p for _, p in to_generate], max_new_tokens=max_new_tokens) if to_generate else []
+        for (row, _), answer in zip(to_generate, answers):
             row.update(prediction=answer, exact_match=exact_match(answer, row["reference"]))
+        for row, prompt in pending:
+            if row["id"] in specs:
+                spec = specs[row["id"]]
+                scores = score_choices(predictor, prompt, spec.labels) if score == "choices" else None
+                judge(row, spec, scores, norm)
         progress.update(len(rows))
         yield rows
     progress.close()
@@ -93,22 +108,35 @@ def evaluate(
     scorer: TextScorer | None = None,
     task: str = "auto",
     settings: dict | None = None,
+    specs: dict[str, ChoiceSpec] | None = None,
+    score: str = "generate",
+    norm: str = "sum",
 ) -> dict:
-    """Evaluate ``samples`` into ``out``; returns the metrics (also written to ``out/metrics.json``)."""
+    """Evaluate ``samples`` into ``out``; returns the metrics (also written to ``out/metrics.json``).
+
+    ``specs`` (by sample id) gives closed answer sets (benchmark options, class labels); ``score``:
+    ``"generate"`` parses generated text, ``"choices"`` ranks the options by log-likelihood (``norm``).
+    """
     from .report import write_report  # here: matplotlib is imported only when a report is written
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scorer = scorer or TextScorer()
+    if score not in ("generate", "choices") or norm not in NORMS:
+        raise ConfigError(f"score must be 'generate' or 'choices' and norm one of {NORMS}, got {score!r} / {norm!r}")
+    if score == "choices" and not specs:
+        raise ConfigError("--score choices needs candidate answers: benchmark records with options, or records with a 'class'")
     settings = {**(settings or {}), "max_new_tokens": max_new_tokens, "scores": scorer.metrics}
+    if score == "choices":  # only then: a run started before --score existed still resumes
+        settings.update(score=score, choice_norm=norm)
     _check_ids(samples)
     _start(out, settings, resume, overwrite)
     done = {row["id"] for row in read_rows(out / PREDICTIONS, repair=True)}
     todo = [s for s in samples if s.id not in done]
     if done:
         logger.info("resuming: %d of %d samples already done", len(samples) - len(todo), len(samples))
-    for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, frames_dir=out / FRAMES):
-        ok = [r for r in rows if not r.get("error")]
+    for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, out / FRAMES, specs, score, norm):
+        ok = [r for r in rows if not r.get("error") and not r.get("lettered")]  # a chosen letter has no text to score
         for row, scores in zip(ok, scorer([r["prediction"] for r in ok], [r["reference"] for r in ok])):
             row["scores"] = scores
         append_rows(out / PREDICTIONS, rows)
@@ -116,7 +144,8 @@ def evaluate(
     wanted = {s.id for s in samples}
     rows = [r for r in read_rows(out / PREDICTIONS) if r["id"] in wanted]
     metrics = summarize(rows, task=task, corpus_bleu=corpus_bleu)
-    metrics["notes"] = scorer.notes + metrics.get("notes", [])
+    text_notes = scorer.notes if metrics["task"] != "multiple_choice" else []
+    metrics["notes"] = text_notes + metrics.get("notes", [])
     metrics["settings"] = settings
     write_json(out / METRICS, metrics)
     write_report(out, rows, metrics)
@@ -165,14 +194,26 @@ def evaluate_checkpoint(
     num_frames: int | None = None,
     frame_sampling: str | None = None,
     allow_outside_media_folder: bool = False,
+    data_format: str = "auto",
+    frame_cache: str | Path | None = None,
     **kwargs,
 ) -> dict:
-    """Check the data and ``out``, load the checkpoint, then ``evaluate``; ``kwargs`` go to ``evaluate``."""
-    samples, invalid = preflight([data], media_folder, "--media_folder", skip_invalid, allow_outside_media_folder)
+    """Check the data and ``out``, load the checkpoint, then ``evaluate``; ``kwargs`` go to ``evaluate``.
+
+    ``data_format``: ``auto`` (a benchmark's published fields, else our records), a benchmark name
+    (``mvbench``, ``videomme``, ``tempcompass``) or ``records``.
+    """
+    if data_format != "records" and (data_format != "auto" or is_benchmark(data)):
+        samples, specs = load_benchmark(data, media_folder, data_format)
+        invalid = []
+    else:
+        samples, invalid = preflight([data], media_folder, "--media_folder", skip_invalid, allow_outside_media_folder)
+        specs = class_specs(samples) if kwargs.get("task", "auto") in ("auto", "classification") else {}
     refuse_clobber(out, kwargs.get("resume", False), kwargs.get("overwrite", False))
     for exc in invalid:
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
     predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling)
+    predictor.frame_cache = open_frame_cache(frame_cache, predictor.video, samples)
     settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
-    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, **kwargs)
+    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, specs=specs, **kwargs)

@@ -98,6 +98,13 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _answered(row: dict) -> str:
+    """A row's answer for label metrics: the class it was judged to choose (records with 'class'), else its text."""
+    if "options" in row and not row.get("lettered") and row.get("choice") is not None:
+        return row["choice"]
+    return row["prediction"]
+
+
 def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dict:
     """Metrics of scored prediction rows; rows with an ``error`` are counted, not scored.
 
@@ -105,9 +112,12 @@ def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dic
     from the references). ``corpus_bleu(predictions, references)`` gives the corpus BLEU when set.
     """
     scored = [r for r in rows if not r.get("error")]
-    preds = [r["prediction"] for r in scored]
+    preds = [_answered(r) for r in scored]
     refs = [r["reference"] for r in scored]
     closed = is_closed_set(refs) if task == "auto" else task == "classification"
+    if any("options" in r and not r.get("lettered") for r in scored):
+        closed = True  # a class label set (records with 'class')
+    lettered = bool(scored) and all(r.get("lettered") for r in scored)  # a multiple-choice benchmark: letters only
     metrics: dict = {
         "num_samples": len(rows),
         "num_scored": len(scored),
@@ -115,18 +125,45 @@ def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dic
         "task": "classification" if closed else "open",
         "accuracy": accuracy(preds, refs) if scored else None,
     }
-    if corpus_bleu is not None and scored:
+    if corpus_bleu is not None and scored and not lettered:
         metrics["bleu"] = round(corpus_bleu(preds, refs), 4)
     for name in ("rougeL", "meteor", "semantic_similarity"):
         value = _mean([r.get("scores", {}).get(name) for r in scored])
         if value is not None:
             metrics[name] = value
-    if closed and scored:
+    if closed and scored and not lettered:
         report = class_report(preds, refs)
         metrics["macro_f1"] = report.macro_f1
         metrics["classes"] = report.to_dict()
-    if not closed and scored and sorted(len(r.split()) for r in refs)[len(refs) // 2] < 4:
+    if not closed and scored and not lettered and sorted(len(r.split()) for r in refs)[len(refs) // 2] < 4:
         metrics["notes"] = ["most references are shorter than 4 words: BLEU (up to 4-grams) is near 0 for them; "
                             "read ROUGE-L and semantic similarity instead"]  # fmt: skip
+    if any("options" in r for r in scored):  # closed answer sets (benchmarks, class labels): judged per row
+        metrics.update(choice_metrics(scored))
     metrics["errors"] = [{"id": r["id"], "error": r["error"]} for r in rows if r.get("error")]
     return metrics
+
+
+def choice_metrics(rows: Sequence[dict]) -> dict:
+    """Accuracy of judged choice rows (their ``exact_match``), per group (task, category, ...) and task mean.
+
+    ``task_mean_accuracy`` is the mean of the per-task accuracies (what MVBench reports); ``accuracy``
+    is over all questions. An unparsed answer (``choice`` None) counts as wrong and is counted.
+    """
+    judged = [r for r in rows if "options" in r]
+    out: dict = {"accuracy": sum(bool(r["exact_match"]) for r in judged) / len(judged),
+                 "num_unparsed": sum(r.get("choice") is None for r in judged)}  # fmt: skip
+    if all(r.get("lettered") for r in judged):
+        out["task"] = "multiple_choice"
+    groups: dict[str, dict[str, list[int]]] = {}
+    for r in judged:
+        for key, name in r.get("groups", {}).items():
+            cell = groups.setdefault(key, {}).setdefault(name, [0, 0])
+            cell[0] += bool(r["exact_match"])
+            cell[1] += 1
+    out["by_group"] = {key: {name: {"accuracy": c / n, "correct": c, "num": n} for name, (c, n) in sorted(names.items())}
+                       for key, names in groups.items()}  # fmt: skip
+    tasks = out["by_group"].get("task")
+    if tasks:
+        out["task_mean_accuracy"] = sum(t["accuracy"] for t in tasks.values()) / len(tasks)
+    return out

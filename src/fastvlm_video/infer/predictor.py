@@ -25,7 +25,7 @@ from transformers import TextIteratorStreamer
 from ..constants import IMAGE_TOKEN
 from ..data.chat import ChatEncoder
 from ..data.collate import Collator
-from ..data.dataset import load_media
+from ..data.dataset import load_sample_media
 from ..data.records import PLACEHOLDER_RE, MediaRef, Message
 from ..media.video import is_video_file
 from ..model.load import load_model, load_tokenizer, video_config_of
@@ -107,8 +107,9 @@ class Prompt:
 
 
 class Predictor:
-    def __init__(self, model, tokenizer, video, device: torch.device):
+    def __init__(self, model, tokenizer, video, device: torch.device, frame_cache=None):
         self.model, self.tokenizer, self.video, self.device = model.eval(), tokenizer, video, device
+        self.frame_cache = frame_cache  # a FrameCache built at ``video``, or None: decode every media
         self.encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
         self.collator = Collator(pad_token_id=tokenizer.pad_token_id, padding_side="left")
 
@@ -124,12 +125,12 @@ class Predictor:
         """Encode a conversation that ends with a user turn, loading its media."""
         timings = timings or Timings()
         with timings.step("decode", self.device):
-            loaded = [load_media(ref, self.video) for ref in media]
+            loaded, messages = load_sample_media(messages, media, self.video, self.frame_cache)
         with timings.step("preprocess", self.device):
-            encoded = self.encoder.encode(messages, [f.shape[0] for f, _ in loaded], add_generation_prompt=True)
-            frames = torch.cat([f for f, _ in loaded]) if loaded else None
+            encoded = self.encoder.encode(messages, [m.frames.shape[0] for m in loaded], add_generation_prompt=True)
+            frames = torch.cat([m.frames for m in loaded]) if loaded else None
         timings.frames = 0 if frames is None else frames.shape[0]
-        return Prompt(torch.tensor(encoded.input_ids), frames, [ts for _, ts in loaded])
+        return Prompt(torch.tensor(encoded.input_ids), frames, [m.timestamps for m in loaded])
 
     def prompt_for(self, media_path: str | Path | None, question: str, timings: Timings | None = None) -> Prompt:
         media = [] if media_path is None else [MediaRef(str(media_path), "video" if is_video_file(media_path) else "image")]

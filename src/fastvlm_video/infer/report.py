@@ -21,13 +21,14 @@ logger = logging.getLogger(__name__)
 
 HEADLINE = [  # metrics.json key, label, scale (x100 -> %), format
     ("accuracy", "Accuracy (exact match)", 100, "{:.1f}%"),
+    ("task_mean_accuracy", "Mean of task accuracies", 100, "{:.1f}%"),
     ("macro_f1", "Macro-F1", 100, "{:.1f}"),
     ("bleu", "BLEU", 1, "{:.1f}"),
     ("rougeL", "ROUGE-L", 100, "{:.1f}"),
     ("meteor", "METEOR", 100, "{:.1f}"),
     ("semantic_similarity", "Semantic similarity", 1, "{:.3f}"),
 ]
-LABEL_METRICS = ("accuracy", "macro_f1")  # what the page leads with when answers are labels
+LABEL_METRICS = ("accuracy", "task_mean_accuracy", "macro_f1")  # what the page leads with when answers are labels
 SCORE_LABELS = {"bleu": "BLEU", "rougeL": "ROUGE-L", "meteor": "METEOR", "semantic_similarity": "sim"}
 
 
@@ -49,7 +50,7 @@ def _png(fig) -> str:
 
 def headline_metrics(metrics: dict) -> list[tuple[str, str, str]]:
     """(key, label, formatted value) of the metrics worth leading with: for label answers, accuracy and macro-F1."""
-    labels_only = metrics.get("task") == "classification"
+    labels_only = metrics.get("task") in ("classification", "multiple_choice")
     return [
         (key, label, fmt.format(metrics[key] * scale))
         for key, label, scale, fmt in HEADLINE
@@ -96,6 +97,35 @@ def _class_section(metrics: dict) -> str:
 </div></section>"""
 
 
+def _bar(score: float) -> str:
+    pct = 100 * score
+    return f'<div class="bar"><i style="width:{pct:.1f}%;background:{_colour(score)}"></i><span>{pct:.1f}%</span></div>'
+
+
+def _group_section(metrics: dict) -> str:
+    """Accuracy per task (and per category, duration, ...) of multiple-choice / label rows."""
+    tables = []
+    for key, groups in metrics.get("by_group", {}).items():
+        rows = "".join(
+            f'<tr><td><a href="#samples" data-class="{escape(name)}" class="classlink">{escape(name)}</a></td>'
+            f'<td class="num">{g["num"]}</td><td class="num">{g["correct"]}</td><td>{_bar(g["accuracy"])}</td></tr>'
+            for name, g in groups.items()
+        )
+        tables.append(f'<table class="classes groups" data-key="{escape(key)}"><thead><tr><th>{escape(key)}</th><th>n</th>'
+                      f"<th>correct</th><th>accuracy</th></tr></thead><tbody>{rows}</tbody></table>")  # fmt: skip
+    if not tables:
+        return ""
+    unparsed = metrics.get("num_unparsed", 0)
+    note = f"<p class='note'>{unparsed} answer(s) named no option: counted wrong.</p>" if unparsed else ""
+    return f'<section><h2>Accuracy by {escape(" / ".join(metrics["by_group"]))}</h2><div class="two">{"".join(tables)}</div>{note}</section>'
+
+
+def _row_group(row: dict) -> str:
+    """The name a sample row is filtered by: its task (benchmarks) or class."""
+    groups = row.get("groups") or {}
+    return groups.get("task") or groups.get("class") or ""
+
+
 def _training_section(model_dir: str | None) -> str:
     state = find_trainer_state(model_dir) if model_dir and Path(model_dir).is_dir() else None
     if state is None:
@@ -138,6 +168,11 @@ def _strip(row: dict, frames_dir: Path) -> str:
 def _scores(row: dict, task: str) -> str:
     if row.get("error"):
         return "—"
+    if "options" in row:  # judged against a closed answer set
+        mark = '<b class="ok">✓ right</b>' if row.get("exact_match") else '<b class="no">✗ wrong</b>'
+        chose = "unparsed" if row.get("choice") is None else f"chose {escape(str(row['choice']))}"
+        scores = [f"{escape(str(label))} {v['score']:.2f}" for label, v in (row.get("choice_scores") or {}).items()]
+        return "<br>".join([mark, chose, *scores])
     if row.get("exact_match"):
         mark = '<b class="ok">✓ exact</b>'
     else:  # for free text, not matching word for word is the norm, not an alarm
@@ -157,7 +192,7 @@ def _sample_rows(rows: list[dict], task: str, frames_dir: Path) -> str:
     for i, row in enumerate(rows):
         score = sample_score(row, task)
         error = bool(row.get("error"))
-        cls = normalize_answer(row["reference"]) if task == "classification" else ""
+        cls = _row_group(row) or (normalize_answer(row["reference"]) if task == "classification" else "")
         question = question_text(row)
         prediction = "" if row.get("prediction") is None else row["prediction"]
         out.append(
@@ -182,18 +217,22 @@ def render_report(rows: list[dict], metrics: dict, frames_dir: Path, title: str 
     notes = list(metrics.get("notes", []))
     if task == "classification":
         notes.append("Answers are labels: the page leads with accuracy; BLEU, ROUGE-L and similarity are in metrics.json.")
+    elif task == "multiple_choice":
+        how = "ranked by log-likelihood" if metrics.get("settings", {}).get("score") == "choices" else "read from the answer by the letter rule"
+        notes.append(f"Multiple choice: a sample is right when the chosen option ({how}) is the right one.")
     notes = "".join(f"<li>{escape(n)}</li>" for n in notes)
-    classes = metrics.get("classes", {}).get("labels", [])
+    by_group = metrics.get("by_group", {})
+    classes = list((by_group.get("task") or by_group.get("class") or {}).keys()) or metrics.get("classes", {}).get("labels", [])
     class_options = "".join(f'<option value="{escape(c)}">{escape(c)}</option>' for c in classes)
     return PAGE.substitute(
         title=escape(title),
         subtitle=escape(" · ".join(f"{k}: {metrics['settings'][k]}" for k in ("model", "data") if k in metrics.get("settings", {}))),
         headline=_headline(metrics),
         notes=f"<ul class='notes'>{notes}</ul>" if notes else "",
-        classes=_class_section(metrics),
+        classes=_group_section(metrics) + _class_section(metrics),
         training=_training_section(metrics.get("settings", {}).get("model")),
         settings=_settings(metrics),
-        class_filter=f'<label>class <select id="cls"><option value="">all</option>{class_options}</select></label>' if classes else "",
+        class_filter=f'<label>{"task" if "task" in by_group else "class"} <select id="cls"><option value="">all</option>{class_options}</select></label>' if classes else "",
         total=len(rows),
         rows=_sample_rows(rows, task, frames_dir),
         style=STYLE,
@@ -237,7 +276,7 @@ figure{margin:0} figcaption{font-size:12px;color:#5b6478}
 #samples table{width:100%;background:#fff}
 tr.sample{border-left:6px solid var(--c);background:color-mix(in srgb,var(--c) 9%,white)}
 tr.sample td{border-bottom:1px solid #e3e6ee;font-size:14px}
-tr.sample .pred{font-weight:600;color:var(--c)}
+tr.sample .pred{font-weight:600;color:var(--c)} tr.sample td:nth-child(3){white-space:pre-line}
 .idx{color:#8a93a6;width:70px}.sid{font-size:11px;word-break:break-all}
 .scores{font-size:12px;white-space:nowrap;color:#3c4457}.ok{color:#2e7d32}.no{color:#c62828}.muted{color:#8a93a6}
 .strip{width:min(calc(var(--n)*72px),560px);cursor:zoom-in}

@@ -98,6 +98,23 @@ def read_index(path: str) -> VideoIndex:
         return source.index
 
 
+def read_header_index(path: str) -> VideoIndex:
+    """A ``VideoIndex`` estimated from the container header alone (no demuxing, no decoding; ~1 ms).
+
+    Frame count = the stream's ``frames`` (MP4/MOV store it), else duration x average rate;
+    timestamps = constant frame rate from 0. Exact for constant-frame-rate files with honest headers;
+    used to count frames and tokens before training (``fastvlm-video budget``), never to decode.
+    """
+    with _open_video(path) as (container, stream):
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        duration = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / av.time_base
+        count = stream.frames or (round(duration * rate) if rate and duration else 0)
+        if count < 1 or rate <= 0:
+            raise UnreadableMediaError(path, "the header gives no frame count or frame rate")
+        width, height = stream.codec_context.width, stream.codec_context.height
+    return VideoIndex(path=path, timestamps=(np.arange(count) / rate).tolist(), keyframes=[0], width=width, height=height)
+
+
 def decode(index: VideoIndex, wanted: list[int], size_for: SizeFn | None) -> dict[int, np.ndarray]:
     """Decode ``wanted`` frames of an already indexed clip (see ``Source.decode``)."""
     with open_source(index.path, index) as source:

@@ -21,8 +21,11 @@ def uniform_indices(num_total: int, num_frames: int) -> list[int]:
     return np.linspace(0, num_total - 1, num_frames, dtype=int).tolist()
 
 
-def fps_indices(timestamps: list[float], fps: float, max_frames: int) -> list[int]:
-    """Frames at ``fps`` per second (nearest frame to each tick), thinned uniformly past ``max_frames``."""
+def fps_indices(timestamps: list[float], fps: float, max_frames: int, min_frames: int = 1) -> list[int]:
+    """Frames at ``fps`` per second (nearest frame to each tick), thinned uniformly past ``max_frames``.
+
+    A clip too short for ``min_frames`` ticks gets ``min_frames`` uniformly spread frames instead.
+    """
     if fps <= 0:
         raise ValueError("fps must be > 0")
     ts = np.asarray(timestamps, dtype=float)
@@ -34,6 +37,8 @@ def fps_indices(timestamps: list[float], fps: float, max_frames: int) -> list[in
     picks = list(dict.fromkeys(picks.tolist()))
     if len(picks) > max_frames:
         picks = [picks[i] for i in uniform_indices(len(picks), max_frames)]
+    if len(picks) < min_frames:
+        picks = uniform_indices(len(ts), min(min_frames, max_frames))
     return picks
 
 

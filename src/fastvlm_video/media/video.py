@@ -78,6 +78,7 @@ class VideoClip:
     fallbacks: int = 0
     path: str = ""
     extra: dict = field(default_factory=dict)
+    window: tuple[float, float] = (0.0, 0.0)  # seconds of the clip the frames were taken from: [start, end)
 
 
 def plan_frames(
@@ -88,6 +89,7 @@ def plan_frames(
     max_frames: int = 64,
     start: float | None = None,
     end: float | None = None,
+    min_frames: int = 1,
 ) -> FramePlan:
     """Choose the frame indices for a request; pure, so every backend takes the same frames."""
     lo, hi = sampling.window(index.timestamps, start, end)
@@ -96,7 +98,7 @@ def plan_frames(
     if frame_sampling == "uniform":
         return FramePlan([lo + i for i in sampling.uniform_indices(hi - lo, num_frames)])
     if frame_sampling == "fps":
-        return FramePlan([lo + i for i in sampling.fps_indices(index.timestamps[lo:hi], fps, max_frames)])
+        return FramePlan([lo + i for i in sampling.fps_indices(index.timestamps[lo:hi], fps, max_frames, min_frames)])
     if frame_sampling == "keyframe":
         targets = [lo + i for i in sampling.uniform_indices(hi - lo, num_frames)]
         return _keyframe_plan(targets, [k for k in index.keyframes if lo <= k < hi])
@@ -118,6 +120,16 @@ def _keyframe_plan(targets: list[int], keyframes: list[int]) -> FramePlan:
             out.append(k)
         used.add(out[-1])
     return FramePlan(out, exact=False, fallbacks=fallbacks)
+
+
+def clip_window(index: VideoIndex, start: float | None = None, end: float | None = None) -> tuple[float, float]:
+    """Seconds ``[first frame, last frame + one frame interval)`` of the frames inside ``[start, end]``."""
+    lo, hi = sampling.window(index.timestamps, start, end)
+    ts = index.timestamps
+    if hi <= lo:
+        return (0.0, 0.0)
+    step = (ts[-1] - ts[0]) / (len(ts) - 1) if len(ts) > 1 else 0.0
+    return (ts[lo], ts[hi - 1] + step)
 
 
 # ``auto`` takes the first installed backend in this order: the faster one first, as measured
@@ -147,6 +159,7 @@ def load_video_tensor(
     max_frames: int = 64,
     start: float | None = None,
     end: float | None = None,
+    min_frames: int = 1,
 ) -> VideoClip:
     """Decode the sampled frames of ``path`` straight into a (T, 3, S, S) uint8 tensor.
 
@@ -167,7 +180,7 @@ def load_video_tensor(
     opener = animation.open_source if animated else pyav_backend.open_source
     with opener(path) as source:  # one context for the index and the decoding
         index = source.index
-        plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end)
+        plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end, min_frames)
         wanted = sorted(set(plan.indices))
         if backend == "decord" and not animated:
             from . import decord_backend
@@ -185,6 +198,7 @@ def load_video_tensor(
         fallbacks=plan.fallbacks,
         path=path,
         extra={"missing": sum(a != b for a, b in zip(indices, plan.indices))},
+        window=clip_window(index, start, end),
     )
 
 

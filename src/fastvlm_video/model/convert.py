@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 from transformers import AddedToken, FastVlmConfig, FastVlmForConditionalGeneration, Qwen2Config
 
 from ..constants import ENDOFTEXT, IM_END, IMAGE_TOKEN
@@ -40,38 +39,39 @@ HF_TOWER = "model.vision_tower.timm_model."
 # Keys an original checkpoint may hold that the standard model has no use for.
 IGNORED_KEYS = (re.compile(r"^model\.vision_tower\.vision_tower\.model\.head\."), re.compile(r"rotary_emb\.inv_freq$"))
 
-# Module renames inside the tower, original (MCi) name -> timm name; applied in this order.
-TOWER_RENAMES = (
-    (r"^patch_embed\.", "stem."),
-    (r"\.rbr_conv\.", ".conv_kxk."),
-    (r"\.rbr_scale\.", ".conv_scale."),
-    (r"\.rbr_skip\.", ".identity."),
-    (r"^conv_exp\.", "final_conv."),
-    (r"\.lkb_origin\.", ".large_conv."),
-    (r"\.lkb_reparam\.", ".reparam_conv."),
-    (r"\.convffn\.", ".mlp."),
-    (r"\.se\.reduce\.", ".se.fc1."),
-    (r"\.se\.expand\.", ".se.fc2."),
-    (r"\.(layer_scale(?:_\d)?)$", r".\1.gamma"),
+# Module names inside the tower, (original MCi name, timm name): one table read both ways (``convert``
+# left -> right, ``export --format apple`` right -> left). Fragments match literally; ``^`` / ``$`` anchor.
+TOWER_NAMES = (
+    ("^patch_embed.", "^stem."),
+    (".rbr_conv.", ".conv_kxk."),
+    (".rbr_scale.", ".conv_scale."),
+    (".rbr_skip.", ".identity."),
+    ("^conv_exp.", "^final_conv."),
+    (".lkb_origin.", ".large_conv."),
+    (".proj.0.lkb_reparam.", ".proj.0.reparam_conv."),
+    (".convffn.", ".mlp."),
+    (".se.reduce.", ".se.fc1."),
+    (".se.expand.", ".se.fc2."),
+    (".layer_scale$", ".layer_scale.gamma$"),
+    (".layer_scale_1$", ".layer_scale_1.gamma$"),
+    (".layer_scale_2$", ".layer_scale_2.gamma$"),
 )
-TOWER_INVERSE = (  # timm name -> MCi name: TOWER_RENAMES read backwards (large-kernel reparam_conv is MCi's lkb_reparam)
-    (r"^stem\.", "patch_embed."),
-    (r"^final_conv\.", "conv_exp."),
-    (r"\.conv_kxk\.", ".rbr_conv."),
-    (r"\.conv_scale\.", ".rbr_scale."),
-    (r"\.identity\.", ".rbr_skip."),
-    (r"\.large_conv\.", ".lkb_origin."),
-    (r"(\.proj\.0)\.reparam_conv\.", r"\1.lkb_reparam."),
-    (r"\.mlp\.", ".convffn."),
-    (r"\.se\.fc1\.", ".se.reduce."),
-    (r"\.se\.fc2\.", ".se.expand."),
-    (r"\.gamma$", ""),
+LLM_NAMES = (
+    ("^model.mm_projector.0.", "^model.multi_modal_projector.linear_1."),
+    ("^model.mm_projector.2.", "^model.multi_modal_projector.linear_2."),
+    ("^model.layers.", "^model.language_model.layers."),
+    ("^model.embed_tokens.", "^model.language_model.embed_tokens."),
+    ("^model.norm.", "^model.language_model.norm."),
 )
-LLM_RENAMES = (
-    (r"^model\.mm_projector\.0\.", "model.multi_modal_projector.linear_1."),
-    (r"^model\.mm_projector\.2\.", "model.multi_modal_projector.linear_2."),
-    (r"^model\.(layers|embed_tokens|norm)\.", r"model.language_model.\1."),
-)
+
+
+def rename(key: str, table: tuple[tuple[str, str], ...], reverse: bool = False) -> str:
+    """Apply a two-way name ``table`` to ``key``: original -> standard, or standard -> original with ``reverse``."""
+    for original, standard in reversed(table) if reverse else table:
+        source, target = (standard, original) if reverse else (original, standard)
+        pattern = ("^" if source.startswith("^") else "") + re.escape(source.strip("^$")) + ("$" if source.endswith("$") else "")
+        key = re.sub(pattern, lambda _, t=target.strip("^$"): t, key)
+    return key
 
 
 def downsample_positions(keys) -> list[int]:
@@ -87,8 +87,7 @@ def tower_key(key: str, downsamples: list[int]) -> str:
     down3, pos3, blocks3, down4, pos4, blocks4]``; timm nests them as ``stages.{s}.downsample /
     .pos_emb / .blocks``. A stage starts at each downsample, so ``s = bisect(downsamples, i)``.
     """
-    for pattern, repl in TOWER_RENAMES:
-        key = re.sub(pattern, repl, key)
+    key = rename(key, TOWER_NAMES)
     match = re.match(r"network\.(\d+)\.(.*)", key)
     if match is None:
         return key
@@ -122,39 +121,50 @@ def key_map(keys: list[str]) -> dict[str, str]:
         if key.startswith(ORIGINAL_TOWER):
             new = HF_TOWER + tower_key(key[len(ORIGINAL_TOWER) :], downsamples)
         else:
-            new = key
-            for pattern, repl in LLM_RENAMES:
-                new = re.sub(pattern, repl, new)
+            new = rename(key, LLM_NAMES)
         out[new] = key
     return out
 
 
-def network_positions(timm_model: nn.Module) -> dict[str, str]:
-    """Where each part of timm's nested stages sits in MCi's flat ``network`` list (timm prefix -> MCi prefix)."""
-    where, i = {}, 0
-    for s, stage in enumerate(timm_model.stages):
-        for part in ("downsample", "pos_emb", "blocks"):
-            if not isinstance(getattr(stage, part), nn.Identity):
-                if part == "pos_emb":  # RepCPE's train-time conv is called "pe" in MCi
-                    where[f"stages.{s}.pos_emb.pos_enc."] = f"network.{i}.pe."
-                where[f"stages.{s}.{part}."] = f"network.{i}."
-                i += 1
+PARTS = ("downsample", "pos_emb", "blocks")  # order of a timm stage's parts in MCi's flat ``network`` list
+
+
+def network_positions(tower_keys: list[str]) -> dict[str, str]:
+    """``{timm prefix: MCi prefix}``: where each part of timm's nested stages sits in the flat ``network``.
+
+    The inverse of ``tower_key``: stages in order, each contributing its downsample, its positional
+    conv (RepCPE, attention stages only) and its blocks, when present.
+    """
+    present = {(int(m.group(1)), m.group(2)) for k in tower_keys if (m := re.match(r"stages\.(\d+)\.(\w+)\.", k))}
+    where, index = {}, 0
+    for stage in sorted({s for s, _ in present}):
+        for part in PARTS:
+            if (stage, part) in present:
+                if part == "pos_emb":  # RepCPE's train-time conv: "pos_emb.pos_enc." in timm, "pe." in MCi
+                    where[f"stages.{stage}.pos_emb.pos_enc."] = f"network.{index}.pe."
+                where[f"stages.{stage}.{part}."] = f"network.{index}."
+                index += 1
     return where
 
 
-def original_name(key: str, where: dict[str, str]) -> str:
-    """A standard key -> the name an original checkpoint gives it (``where``: ``network_positions``)."""
-    if not key.startswith(HF_TOWER):
-        key = key.replace("model.language_model.", "model.")
-        key = key.replace("model.multi_modal_projector.linear_1.", "model.mm_projector.0.")
-        return key.replace("model.multi_modal_projector.linear_2.", "model.mm_projector.2.")
-    inner = key[len(HF_TOWER) :]
-    prefix = next((p for p in where if inner.startswith(p)), None)
-    if prefix:
-        inner = where[prefix] + inner[len(prefix) :]
-    for pattern, repl in TOWER_INVERSE:
-        inner = re.sub(pattern, repl, inner)
-    return ORIGINAL_TOWER + inner
+def original_tower_key(key: str, where: dict[str, str]) -> str:
+    """One timm tower key (prefix removed) -> its MCi name."""
+    prefix = next((p for p in where if key.startswith(p)), None)  # "pos_emb.pos_enc." is listed before "pos_emb."
+    if prefix is not None:
+        key = where[prefix] + key[len(prefix) :]
+    return rename(key, TOWER_NAMES, reverse=True)
+
+
+def original_key_map(keys: list[str]) -> dict[str, str]:
+    """``{original name: standard name}`` for the keys of a standard ``fast_vlm`` state dict (``key_map`` reversed)."""
+    where = network_positions([k[len(HF_TOWER) :] for k in keys if k.startswith(HF_TOWER)])
+    out = {}
+    for key in keys:
+        if key.startswith(HF_TOWER):
+            out[ORIGINAL_TOWER + original_tower_key(key[len(HF_TOWER) :], where)] = key
+        else:
+            out[rename(key, LLM_NAMES, reverse=True)] = key
+    return out
 
 
 def tower_model_args(state_dict: dict[str, torch.Tensor]) -> dict:
@@ -323,8 +333,8 @@ def load_original(path: str | Path, tokenizer=None, dtype: torch.dtype | str | N
     model, info = FastVlmForConditionalGeneration.from_pretrained(
         None, config=converted.config, state_dict=converted.state_dict, dtype=dtype or "auto", output_loading_info=True, **kwargs
     )
-    where = network_positions(model.model.vision_tower.timm_model)
-    missing = sorted(original_name(k, where) for k in info["missing_keys"])
+    original = {standard: name for name, standard in original_key_map(list(model.state_dict())).items()}
+    missing = sorted(original.get(k, k) for k in info["missing_keys"])
     unexpected = sorted(converted.sources.get(k, k) for k in info["unexpected_keys"])
     if missing or unexpected:
         raise ConfigError(

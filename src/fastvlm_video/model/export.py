@@ -40,8 +40,10 @@ def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Pa
     return out
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False, dtype: str = "auto", overwrite: bool = False) -> Path:
-    """Load ``src`` (any format) and write it as a standard checkpoint in ``dst``; adapters need ``merge_lora``.
+def export_checkpoint(
+    src: str | Path, dst: str | Path, merge_lora: bool = False, dtype: str = "auto", overwrite: bool = False, save=save_checkpoint
+) -> Path:
+    """Load ``src`` (any format) and write it with ``save`` (a standard checkpoint by default) in ``dst``; adapters need ``merge_lora``.
 
     A non-empty ``dst`` is refused unless ``overwrite``: checked before anything loads."""
     if dtype not in DTYPES:
@@ -53,6 +55,6 @@ def export_checkpoint(src: str | Path, dst: str | Path, merge_lora: bool = False
         raise ConfigError(f"{dst}: choose an output directory other than the source")
     refuse_existing(dst, overwrite)
     model = load_model(src, dtype=DTYPES[dtype], merge_lora=True)
-    path = save_checkpoint(model, load_tokenizer(src), video_config_of(src), dst)
-    logger.info("wrote %s checkpoint %s as a standard fast_vlm checkpoint in %s", fmt, src, path)
+    path = save(model, load_tokenizer(src), video_config_of(src), dst)
+    logger.info("wrote %s checkpoint %s with %s in %s", fmt, src, save.__name__, path)
     return path

@@ -60,6 +60,13 @@ class DataArguments:
     frame_sampling: str = field(default="uniform", metadata={"help": "uniform | fps | keyframe."})
     video_fps: float = field(default=1.0, metadata={"help": "Frames per second for --frame_sampling fps."})
     max_frames: int = field(default=64, metadata={"help": "Cap on frames for --frame_sampling fps."})
+    min_frames: int | None = field(default=None, metadata={"help": "Floor on frames for --frame_sampling fps (short clips; default 1)."})
+    max_visual_tokens: int | None = field(
+        default=None, metadata={"help": "Per-sample image-token budget: fewer frames first, then a smaller frame size (docs/video.md); 0: none."}
+    )
+    time_instruction: bool | None = field(
+        default=None, metadata={"help": "Tell the model when its frames were taken, in the user turn (LLaVA-Video style; never trained)."}
+    )
     video_backend: str = field(default="auto", metadata={"help": "auto | pyav | decord."})
     image_size: int | None = field(default=None, metadata={"help": "Frame size S (default: the checkpoint's processor, 1024)."})
     image_aspect_ratio: str = field(default="pad", metadata={"help": "pad (FastVLM) | crop | resize (alias: square)."})
@@ -68,6 +75,7 @@ class DataArguments:
     )
     skip_invalid_records: bool = field(default=False, metadata={"help": "Drop invalid records (logged, counted) instead of stopping."})
     max_skip_fraction: float = field(default=0.05, metadata={"help": "Stop when more than this share of samples is skipped."})
+    frame_cache: str | None = field(default=None, metadata={"help": "Frame cache directory (`fastvlm-video cache`): frames read, not decoded."})
     lazy_preprocess: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility; loading is always lazy."})
     is_multimodal: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility."})
 
@@ -81,6 +89,9 @@ class DataArguments:
             "image_size": self.image_size,
             "aspect": self.aspect,
             "video_backend": self.video_backend,
+            "min_frames": self.min_frames,
+            "max_visual_tokens": self.max_visual_tokens,
+            "time_instruction": self.time_instruction,
         }
 
     @property
@@ -93,12 +104,19 @@ class DataArguments:
 
 @dataclass
 class TrainingArguments(HFTrainingArguments):
-    model_max_length: int = field(default=2048, metadata={"help": "Longest sequence, image tokens included; longer samples are truncated (never inside image tokens) or skipped."})
+    model_max_length: str = field(
+        default="auto",
+        metadata={"help": "Longest sequence, image tokens included: 'auto' (the longest sample, capped by the model's context) or a number; "
+                  "longer samples are truncated (never inside image tokens) or skipped."},
+    )
     mm_projector_lr: float | None = field(default=None, metadata={"help": "Learning rate of the projector (default: --learning_rate)."})
     vision_tower_lr: float | None = field(default=None, metadata={"help": "Learning rate of the vision tower (default: --learning_rate)."})
     evaluation_strategy: str | None = field(default=None, metadata={"help": "Old name of --eval_strategy (accepted)."})
     warmup_ratio: float | None = field(default=None, metadata={"help": "Old name: share of steps to warm up (sets --warmup_steps)."})
-    group_by_modality_length: bool = field(default=False, metadata={"help": "Accepted for LLaVA compatibility (no effect)."})
+    group_by_modality_length: bool = field(default=False, metadata={"help": "Batches of one modality (video/image/text) and similar token length: less padding (LLaVA's flag)."})
+    packing: bool = field(
+        default=False, metadata={"help": "Padding-free: each batch's samples in one row, positions restarting per sample (same loss, no padding)."}
+    )
     report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard (default), wandb, none, ..."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: batches are built by our collator."})
     # LoRA / QLoRA (LLaVA's flag names).

@@ -8,15 +8,18 @@ Read top to bottom: output folder (or the checkpoint to resume) -> checkpoint ->
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import set_seed
 
+from ..budget.tokens import max_position_embeddings, plan_lengths
 from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
+from ..data.frame_cache import open_frame_cache
 from ..data.preflight import preflight
 from ..data.records import load_samples
 from ..errors import ConfigError, TooManySkippedSamples
@@ -27,6 +30,8 @@ from ..save_marker import mark_complete, mark_incomplete
 from .args import DataArguments, ModelArguments, TrainingArguments
 from .checkpoints import check_output_dir, disk_full_is_one_line, resolve_resume
 from .freeze import BATCHNORM_MODES, set_trainable
+from .summary import write_summary
+from .threads import AdaptiveThreads, user_set_threads
 from .trainer import SKIP_REPORT, SkipCounter, VideoTrainer
 
 logger = logging.getLogger(__name__)
@@ -126,8 +131,9 @@ def prepare_output_dir(training_args: TrainingArguments) -> str | None:
     return resume
 
 
-def save_final(trainer: VideoTrainer, video, counter: SkipCounter, output_dir: Path) -> None:
-    """The model, ``video_config.json`` first and the save marker removed last (a cut-short save is refused)."""
+def save_final(trainer: VideoTrainer, video, counter: SkipCounter, output_dir: Path, write_extra: Callable[[Path], object]) -> None:
+    """The model, ``video_config.json`` first and the save marker removed last (a cut-short save is refused);
+    ``write_extra(output_dir)`` writes the run's other files (the training summary) before the marker goes."""
     main = trainer.is_world_process_zero()
     with disk_full_is_one_line(output_dir, output_dir, remove_partial=False):
         if main:
@@ -137,31 +143,40 @@ def save_final(trainer: VideoTrainer, video, counter: SkipCounter, output_dir: P
         trainer.save_state()
         if main:
             counter.write(output_dir / SKIP_REPORT)
+            write_extra(output_dir)
             mark_complete(output_dir)
 
 
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> TrainResult:
     set_seed(training_args.seed)
+    on_cpu = training_args.device.type == "cpu"
+    if training_args.fsdp and on_cpu:  # accelerate would quietly run DDP instead
+        raise ConfigError("--fsdp needs GPUs (accelerate enables FSDP only on accelerators); on CPU drop --fsdp (DDP runs)")
     check_batchnorm_mode(model_args)
     resume = prepare_output_dir(training_args)
     path = model_args.model_name_or_path
     for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
         preflight(files, data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
-    model = load_for_training(model_args, training_args)
-    check_fork_flags(model_args, model)
     tokenizer = load_tokenizer(path)
     video = video_config_of(path, **data_args.video_overrides())
-    logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
 
-    encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
     rules = {"skip_invalid": data_args.skip_invalid_records, "allow_outside_media_folder": data_args.allow_outside_media_folder}
     train_samples, invalid = load_samples(data_args.data_path, data_args.image_folder, **rules)
     val_samples, val_invalid = load_samples(data_args.validation_data_path, data_args.image_folder, **rules)
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
-    max_length = training_args.model_max_length
-    train_set = ConversationDataset(train_samples, encoder, video, max_length)
-    val_set = ConversationDataset(val_samples, encoder, video, max_length) if val_samples else None
+    # Before the model loads: frame size for the visual budget, --model_max_length auto, the fit check.
+    plan = plan_lengths(train_samples + val_samples, ChatEncoder(tokenizer, video.tokens_per_frame), video,
+                        training_args.model_max_length, max_position_embeddings(path), data_args.max_skip_fraction)
+    video, max_length = plan.video, plan.max_length
+    training_args.model_max_length = max_length
+    logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
+    encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
+    cache = open_frame_cache(data_args.frame_cache, video, train_samples + val_samples)  # refused before the model loads
+    model = load_for_training(model_args, training_args)
+    check_fork_flags(model_args, model)
+    train_set = ConversationDataset(train_samples, encoder, video, max_length, frame_cache=cache)
+    val_set = ConversationDataset(val_samples, encoder, video, max_length, frame_cache=cache) if val_samples else None
     if val_set is None and training_args.eval_strategy != "no":
         raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
     logger.info("%d training samples, %d validation samples", len(train_set), len(val_samples))
@@ -178,8 +193,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         args=training_args,
         train_dataset=train_set,
         eval_dataset=val_set,
-        data_collator=Collator(pad_token_id=tokenizer.pad_token_id),
+        data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
+        callbacks=[AdaptiveThreads()] if on_cpu and not user_set_threads() else [],
         skip_counter=counter,
         video=video,
     )
@@ -191,6 +207,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
-    save_final(trainer, video, counter, output_dir)
+    save_final(trainer, video, counter, output_dir, lambda out: write_summary(
+        out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss))
     logger.info("skipped samples during training: %s", counter.summary())
     return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid))

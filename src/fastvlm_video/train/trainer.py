@@ -15,6 +15,7 @@ import torch
 from transformers import Trainer
 
 from ..data.dataset import Skip
+from ..data.grouping import grouped_sampler
 from ..errors import TooManySkippedSamples
 from ..save_marker import mark_complete, mark_incomplete
 from ..video_config import VideoConfig
@@ -95,14 +96,23 @@ class VideoTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         skipped, truncated = inputs.pop("skipped", []), inputs.pop("truncated", [])
+        used = inputs.pop("num_samples", inputs["input_ids"].shape[0])  # packed rows hold several samples
         if model.training:
-            self.skip_counter.update(inputs["input_ids"].shape[0], skipped, truncated)
+            self.skip_counter.update(used, skipped, truncated)
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs.pop("skipped", None)
+        inputs.pop("num_samples", None)
         inputs.pop("truncated", None)
         return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
+    def _get_train_sampler(self, train_dataset=None):
+        """``--group_by_modality_length``: modality-pure, length-sorted batches (see ``data.grouping``)."""
+        if not self.args.group_by_modality_length:
+            return super()._get_train_sampler(train_dataset)
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        return grouped_sampler(dataset, self.args.train_batch_size, self.args.world_size, self.args.seed)
 
     def _save_checkpoint(self, model, trial) -> None:
         """``checkpoint-N`` with ``video_config.json`` and the skip report written first and a save marker

@@ -1,0 +1,58 @@
+"""fastvlm-video serve: a web page (upload or pick a video, see the frames the model sees, ask, watch the
+answer stream) and an OpenAI-compatible POST /v1/chat/completions on the same server. Binds to 127.0.0.1
+(this machine only) unless --host says otherwise. Needs the serve extra: pip install 'fastvlm-video[serve]'.
+
+examples:
+  fastvlm-video serve --model runs/ft --media_folder clips             # then open http://127.0.0.1:8000
+  fastvlm-video serve --model runs/ft --media_folder clips --port 9000 --max_upload_mb 50
+  curl -N http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' -d \\
+    '{"stream": true, "messages": [{"role": "user", "content": [
+      {"type": "video_url", "video_url": {"url": "clip.mp4"}}, {"type": "text", "text": "What happens?"}]}]}'
+"""
+
+import argparse
+
+NAME = "serve"
+HELP = "web page + OpenAI-compatible API for one model (localhost by default)"
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_arguments(parser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--model", required=True, help="checkpoint directory")
+    parser.add_argument("--media_folder", default=".", help="the only folder whose videos clients may name (read-only)")
+    parser.add_argument("--upload_folder", help="where uploads are kept (default: a temporary folder, removed on exit)")
+    parser.add_argument("--max_upload_mb", type=float, default=200.0, help="largest upload / base64 video accepted")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind; anything but loopback exposes the model")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
+    parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+
+
+def run(args) -> int:
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    try:
+        import uvicorn
+
+        from ..serve.app import create_app
+    except ImportError as exc:
+        raise ConfigError(f"serve needs FastAPI and uvicorn ({exc.name} is missing): pip install 'fastvlm-video[serve]'") from None
+    from ..infer.predictor import load
+
+    if not Path(args.media_folder).is_dir():
+        raise ConfigError(f"--media_folder {args.media_folder!r} is not a folder")
+    if args.host not in LOOPBACK:
+        logging.getLogger(__name__).warning("binding to %s: anyone who reaches this address can use the model", args.host)
+    predictor = load(args.model, device=args.device, num_frames=args.num_frames, frame_sampling=args.frame_sampling)
+    with tempfile.TemporaryDirectory(prefix="fastvlm-serve-") as tmp:
+        app = create_app(predictor, args.media_folder, args.upload_folder or tmp, int(args.max_upload_mb * 2**20), Path(args.model).name)
+        print(f"serving {args.model} on http://{args.host}:{args.port}  (media folder {Path(args.media_folder).resolve()})")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0

@@ -1,0 +1,240 @@
+"""Frame cache: every media item's sampled frames, decoded once at a run's video settings, read back.
+
+A cache is a directory of plain files, so it can be copied or synced to shared or object storage
+and read by any number of DataLoader workers, processes and nodes at once (readers only map and
+read; nothing is locked):
+
+    cache.json         format version, the video settings and the frame codec (one set per directory)
+    shard-<id>.bin     frames back to back, cut to their content box (pad bars are not stored):
+                       raw uint8 (T, 3, h, w) bytes, or one PNG/JPEG per frame
+    shard-<id>.json    that shard's index, written after its frames (atomic rename); a shard without
+                       its index (an interrupted build) is ignored
+    build_report.json  the last build: counts, and the records training would skip (broken media)
+
+An entry is keyed by the media item (resolved path, kind, start, end) and the settings it was decoded
+at (a sample's visual budget may lower its frames), and remembers the file's size and mtime. ``FrameCache.get`` serves frames only while the file still has that size and
+mtime and the run's video settings equal the directory's: a changed file is counted, logged and
+decoded again by the caller; other settings are refused when the cache is opened. Media the build
+could not read are stored as broken entries and raise the same ``MediaError`` decoding raises, so a
+run skips the same samples, with the same reasons, with or without the cache.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import ConfigError, MediaError
+from ..video_config import VideoConfig
+from .dataset import LoadedMedia, media_kind
+from .records import MediaRef, Sample
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "cache.json"
+BUILD_REPORT = "build_report.json"
+CODECS = ("raw", "png", "jpeg")
+PROMPT_ONLY = {"time_instruction"}  # video settings that change the prompt, not the frames
+Stamp = tuple[int, int] | None  # (size, mtime_ns) of a media file; None when it cannot be stat'ed
+
+
+def media_key(ref: MediaRef, video: VideoConfig) -> str:
+    """What identifies one entry: the resolved file, the segment asked for and the decoding settings
+    (a sample's visual budget may give its videos fewer frames than the run's)."""
+    return json.dumps([str(Path(ref.path).resolve()), ref.kind, ref.start, ref.end, video.decode_kwargs()], sort_keys=True)
+
+
+def sample_media(samples: Iterable[Sample], video: VideoConfig) -> dict[str, tuple[MediaRef, VideoConfig]]:
+    """Every distinct media item of ``samples`` with the settings ``load_sample_media`` decodes it at, by key."""
+    found: dict[str, tuple[MediaRef, VideoConfig]] = {}
+    for sample in samples:
+        settings = video.for_sample([media_kind(ref) for ref in sample.media])
+        for ref in sample.media:
+            found.setdefault(media_key(ref, settings), (ref, settings))
+    return found
+
+
+def file_stamp(path: str | Path) -> Stamp:
+    """(size, mtime in ns) of a file, or ``None`` when it is missing or unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON so that readers see either nothing or the whole file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(directory: str | Path) -> dict:
+    """``cache.json`` of a cache directory; ``ConfigError`` naming what to do when it is not one."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise ConfigError(
+            f"{directory} is not a frame cache (no {MANIFEST}): build one with "
+            f"`fastvlm-video cache --data ... --media_folder ... --out {directory}`, or drop --frame_cache"
+        )
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT_VERSION:
+        raise ConfigError(f"{path}: frame cache format {manifest.get('format')} is not {FORMAT_VERSION}; rebuild it")
+    return manifest
+
+
+def check_settings(directory: str | Path, built: dict, video: VideoConfig) -> None:
+    """Refuse a cache built at other video settings than this run's (frames would differ)."""
+    wanted = asdict(video)
+    changed = {
+        f.name: (built.get(f.name), wanted[f.name])
+        for f in fields(VideoConfig)
+        if f.name not in PROMPT_ONLY and built.get(f.name) != wanted[f.name]
+    }
+    if changed:
+        diff = ", ".join(f"{name}: cache {old!r} vs run {new!r}" for name, (old, new) in changed.items())
+        raise ConfigError(
+            f"frame cache {directory} was built with other video settings ({diff}): rebuild it with "
+            "`fastvlm-video cache` and this run's frame flags into a new --out, or drop --frame_cache"
+        )
+
+
+def load_index(directory: Path) -> dict[str, dict]:
+    """Every complete shard's entries by media key; a later build's entry replaces an earlier one."""
+    shards = []
+    for path in directory.glob("shard-*.json"):
+        shards.append(json.loads(path.read_text()))
+    entries: dict[str, dict] = {}
+    for shard in sorted(shards, key=lambda s: s["seq"]):
+        for entry in shard["entries"]:
+            entries[entry["key"]] = {**entry, "shard": shard["name"]}
+    return entries
+
+
+def content_box(frames: torch.Tensor) -> list[int]:
+    """[y0, y1, x0, x1]: the smallest box holding every non-black pixel of (T, 3, S, S) frames.
+
+    Outside it every pixel is 0 (the pad bars, or black edges of the picture itself), so storing
+    the box alone and zero-filling the rest on reading is exact.
+    """
+    mask = frames.amax(dim=(0, 1)) > 0
+    rows, cols = mask.any(dim=1).nonzero(), mask.any(dim=0).nonzero()
+    if not len(rows):
+        return [0, 1, 0, 1]
+    return [int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1]
+
+
+def decode_frames(blobs: np.ndarray | Iterable[np.ndarray], codec: str, shape: list[int], box: list[int]) -> torch.Tensor:
+    """(T, 3, S, S) uint8 frames from the stored bytes of their content box: for raw, one array of
+    all T frames; else one encoded image per frame."""
+    y0, y1, x0, x1 = box
+    frames = np.zeros(shape, dtype=np.uint8)
+    if codec == "raw":  # one copy, straight from the (mapped) bytes into place
+        np.copyto(frames[:, :, y0:y1, x0:x1], np.asarray(blobs).reshape(shape[0], shape[1], y1 - y0, x1 - x0))
+    else:
+        for t, blob in enumerate(blobs):
+            with Image.open(io.BytesIO(blob)) as image:
+                frames[t, :, y0:y1, x0:x1] = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+    return torch.from_numpy(frames)
+
+
+class FrameCache:
+    """Read side of a cache directory, for one run's video settings (checked on opening)."""
+
+    def __init__(self, directory: str | Path, video: VideoConfig):
+        self.directory = Path(directory)
+        manifest = read_manifest(self.directory)
+        check_settings(self.directory, manifest["video"], video)
+        self.video = video
+        self.codec = manifest["codec"]
+        self.entries = load_index(self.directory)
+        self.counts: Counter[str] = Counter()  # hit | broken | missing | stale, in this process
+        self._maps: dict[str, np.memmap] = {}
+        self._logged: set[str] = set()
+
+    def __getstate__(self) -> dict:  # DataLoader workers map the shards themselves
+        return {**self.__dict__, "_maps": {}}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def lookup(self, ref: MediaRef, video: VideoConfig) -> tuple[str, dict | None]:
+        """(status, entry) of ``ref`` decoded at ``video``: hit | broken | missing | stale; only stat's the file."""
+        entry = self.entries.get(media_key(ref, video))
+        if entry is None:
+            return "missing", None
+        stamp = file_stamp(ref.path)
+        if (tuple(entry["stamp"]) if entry["stamp"] else None) != stamp:
+            return "stale", entry
+        return ("broken" if "error" in entry else "hit"), entry
+
+    def get(self, ref: MediaRef, video: VideoConfig) -> LoadedMedia | None:
+        """``ref`` decoded at ``video`` as ``load_media_item`` returns it, or ``None``: decode it instead.
+
+        Raises the stored ``MediaError`` for media the build could not read.
+        """
+        status, entry = self.lookup(ref, video)
+        self.counts[status] += 1
+        if status == "hit":
+            window = tuple(entry["window"]) if entry.get("window") is not None else None
+            return LoadedMedia(self._frames(entry), entry["timestamps"], window)
+        if status == "broken":
+            raise MediaError(*entry["error"])
+        self._note(ref.path, status)
+        return None
+
+    def coverage(self, samples: Iterable[Sample]) -> dict[str, int]:
+        """How many distinct media items of ``samples`` are cached, broken, missing or stale (stat only)."""
+        counts = Counter(self.lookup(ref, video)[0] for ref, video in sample_media(samples, self.video).values())
+        return {status: counts.get(status, 0) for status in ("hit", "broken", "missing", "stale")}
+
+    def describe(self, samples: Iterable[Sample]) -> str:
+        """One line for the log: what this cache holds of these samples' media."""
+        c = self.coverage(samples)
+        line = f"frame cache {self.directory} ({self.codec}): {c['hit']} cached, {c['broken']} broken"
+        if c["missing"] or c["stale"]:
+            line += f"; {c['missing']} missing and {c['stale']} changed since caching will be decoded"
+        return line
+
+    def _frames(self, entry: dict) -> torch.Tensor:
+        data = self._map(entry["shard"])
+        offset, sizes = entry["offset"], entry["sizes"]
+        if self.codec == "raw":  # one contiguous copy out of the mapping
+            return decode_frames(data[offset : offset + sum(sizes)], "raw", entry["shape"], entry["box"])
+        starts = np.cumsum([offset, *sizes[:-1]])
+        return decode_frames((data[s : s + n] for s, n in zip(starts, sizes)), self.codec, entry["shape"], entry["box"])
+
+    def _map(self, shard: str) -> np.memmap:
+        if shard not in self._maps:
+            self._maps[shard] = np.memmap(self.directory / f"{shard}.bin", dtype=np.uint8, mode="r")
+        return self._maps[shard]
+
+    def _note(self, path: str, status: str) -> None:
+        if path in self._logged:
+            return
+        self._logged.add(path)
+        if status == "stale":
+            logger.warning("frame cache: %s changed since it was cached (size or mtime); decoding it", path)
+        else:
+            logger.info("frame cache: %s is not cached; decoding it", path)
+
+
+def open_frame_cache(directory: str | Path | None, video: VideoConfig, samples: Iterable[Sample] = ()) -> FrameCache | None:
+    """The cache for ``--frame_cache`` (``None`` without one), its coverage of ``samples`` logged."""
+    if not directory:
+        return None
+    cache = FrameCache(directory, video)
+    logger.info("%s", cache.describe(samples))
+    return cache

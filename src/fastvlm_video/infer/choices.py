@@ -1,0 +1,176 @@
+"""Multiple-choice answers: read the chosen option out of generated text, or rank the options by likelihood.
+
+``extract_choice`` (the rule, in order; the first that fires wins):
+
+1. Drop a leading answer phrase ("The best answer is", "Answer:", "Best option:", ...), case-insensitive.
+2. A valid option letter standing alone at the start: ``B``, ``B.``, ``B)``, ``(B)``, ``[B]``, ``B:``,
+   ``B,`` or ``B`` followed by white space and an upper-case/non-letter character (``B. the cat``).
+   ``A man walks`` is *not* the letter A: a capital letter followed by a lower-case word is an article.
+3. The text equals one option's text (normalised: case, punctuation, articles), or contains exactly one
+   option's text as a whole phrase.
+4. A bracketed letter ``(C)`` anywhere, then one single upper-case valid letter as its own word anywhere
+   (``I think C is right``) when exactly one such letter appears (``A`` before a lower-case word other
+   than or/and/nor is an article; ``A or B`` names two letters: unparsed).
+5. Otherwise ``None``: unparsed, counted wrong (and reported as unparsed).
+
+``score_choices`` ranks candidate answers by the model's log-likelihood of each one as the complete
+assistant answer: the candidate's tokens followed by ``<|im_end|>``, after exactly the prompt that
+generation uses. The ranking uses the *sum* of the token log-probabilities (the log-probability that the
+model's whole answer is that candidate) by default; ``norm="mean"`` divides by the token count (length
+normalisation), which favours long candidates less harshly but is no longer a probability.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .metrics import normalize_answer
+
+LETTERS = string.ascii_uppercase
+NORMS = ("sum", "mean")
+
+_LEAD = re.compile(
+    r"^\s*(?:the\s+)?(?:best|correct|right|final)?\s*(?:answer|option|choice)(?:\s+is)?\s*[:：]?\s*",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class ChoiceSpec:
+    """The closed answer set of one record: candidate texts shown as ``labels`` (letters or class names)."""
+
+    options: list[str]  # the texts scored / matched (option texts, or class answers)
+    answer: int | None  # index of the right option (None: unknown)
+    labels: list[str] = field(default_factory=list)  # what a prediction is reported as ("A".. or class names)
+    lettered: bool = True  # the prompt lists the options under letters: extraction looks for letters
+    groups: dict[str, str] = field(default_factory=dict)  # e.g. {"task": ..., "category": ...}
+
+    def __post_init__(self):
+        if not self.labels:
+            self.labels = list(LETTERS[: len(self.options)]) if self.lettered else list(self.options)
+
+    def to_row(self) -> dict:
+        return {"options": self.options, "labels": self.labels, "answer_index": self.answer, "lettered": self.lettered,
+                "groups": self.groups}
+
+
+def format_options(options: Sequence[str], style: str = "{letter}. {text}") -> str:
+    """``A. first\\nB. second`` (or any ``style`` with ``{letter}`` and ``{text}``)."""
+    return "\n".join(style.format(letter=LETTERS[i], text=text) for i, text in enumerate(options))
+
+
+def extract_choice(text: str | None, spec: ChoiceSpec) -> int | None:
+    """The index of the option a generated answer names, or ``None`` (see the module docstring for the rule)."""
+    if not text or not text.strip():
+        return None
+    n = len(spec.options)
+    valid = LETTERS[:n]
+    body = _LEAD.sub("", text.strip(), count=1).strip()
+    if spec.lettered and n <= len(LETTERS):
+        m = re.match(rf"^[(\[]?([{valid}])(?:[)\].:,]|$|\s+(?=[^a-z]|$))", body)
+        if m:
+            return valid.index(m.group(1))
+    norm = normalize_answer(body)
+    exact = [i for i, o in enumerate(spec.options) if normalize_answer(o) == norm]
+    if len(exact) == 1:
+        return exact[0]
+    contained = [i for i, o in enumerate(spec.options) if normalize_answer(o) and re.search(rf"\b{re.escape(normalize_answer(o))}\b", norm)]
+    if len(contained) == 1:
+        return contained[0]
+    if spec.lettered:
+        bracketed = set(re.findall(rf"[(\[]([{valid}])[)\]]", body))
+        if len(bracketed) == 1:
+            return valid.index(bracketed.pop())
+        alone = set(re.findall(rf"(?<![\w'])([{valid}])(?![\w'])", body))
+        if re.search(r"(?<![\w'])A\s+(?!(?:or|and|nor)\b)[a-z]", body):
+            alone.discard("A")  # "A man ..." is an article, "A or B" names two letters
+        if len(alone) == 1:
+            return valid.index(alone.pop())
+    return None
+
+
+@dataclass
+class ChoiceScores:
+    """Per candidate: the summed log-probability of its answer tokens (with ``<|im_end|>``) and their count."""
+
+    logprobs: list[float]
+    num_tokens: list[int]
+    greedy: list[bool] = field(default_factory=list)  # would greedy decoding produce exactly these tokens?
+
+    def ranked(self, norm: str = "sum") -> list[float]:
+        if norm == "sum":
+            return list(self.logprobs)
+        return [lp / n for lp, n in zip(self.logprobs, self.num_tokens)]
+
+    def best(self, norm: str = "sum") -> int:
+        scores = self.ranked(norm)
+        return max(range(len(scores)), key=scores.__getitem__)
+
+
+def candidate_ids(predictor, prompt_ids: Sequence[int], candidate: str, end: bool = True) -> tuple[list[int], int]:
+    """The ids of ``prompt + candidate + <|im_end|>`` (as training encodes an answer) and where the answer starts."""
+    answer = predictor.encoder.text_ids(candidate) + ([predictor.encoder.im_end_id] if end else [])
+    return list(prompt_ids) + answer, len(prompt_ids)
+
+
+@torch.inference_mode()
+def score_choices(predictor, prompt, candidates: Sequence[str], end: bool = True) -> ChoiceScores:
+    """Log-likelihood of each candidate as the assistant's whole answer to ``prompt`` (one forward pass).
+
+    The frames go through the vision tower once; their features are reused for every candidate row.
+    Rows are right-padded, so positions are those of an unpadded sequence. ``end=False`` scores the
+    candidate as a continuation only (no ``<|im_end|>``), as lmms-eval's ``loglikelihood`` asks.
+    """
+    prompt_ids = prompt.input_ids.tolist()
+    rows = [candidate_ids(predictor, prompt_ids, c, end) for c in candidates]
+    if any(len(ids) == start for ids, start in rows):
+        raise ValueError("an empty candidate has no tokens to score")
+    width = max(len(ids) for ids, _ in rows)
+    pad = predictor.tokenizer.pad_token_id or 0
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(input_ids)
+    for r, (ids, _) in enumerate(rows):
+        input_ids[r, : len(ids)], mask[r, : len(ids)] = torch.tensor(ids), 1
+    model, device = predictor.model, predictor.device
+    kwargs = {}
+    pixel_values = predictor._inputs([prompt]).get("pixel_values")  # scaled exactly as for generation
+    if pixel_values is not None:
+        features = predictor.encode_frames(pixel_values)
+        features.pooler_output = features.pooler_output.repeat(len(rows), *([1] * (features.pooler_output.dim() - 1)))
+        kwargs["mm_encoder_outputs"] = {"image": features}
+    logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs).logits.float()
+    logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+    targets = input_ids[:, 1:].to(device)
+    token_lp = logprobs.gather(-1, targets[..., None])[..., 0]
+    is_top = logprobs.argmax(-1) == targets
+    sums, counts, greedy = [], [], []
+    for r, (ids, start) in enumerate(rows):
+        sums.append(float(token_lp[r, start - 1 : len(ids) - 1].sum()))
+        counts.append(len(ids) - start)
+        greedy.append(bool(is_top[r, start - 1 : len(ids) - 1].all()))
+    return ChoiceScores(sums, counts, greedy)
+
+
+def judge(row: dict, spec: ChoiceSpec, scores: ChoiceScores | None = None, norm: str = "sum") -> dict:
+    """Fill a prediction row's choice fields: from likelihood ``scores`` when given, else from its generated text.
+
+    Adds ``options``/``labels``/``answer_index``/``groups``, ``choice`` (the chosen label, None when
+    unparsed), ``exact_match`` (chosen == right) and, for likelihood, ``choice_scores`` per label.
+    """
+    row.update(spec.to_row())
+    if scores is not None:
+        index = scores.best(norm)
+        ranked = scores.ranked(norm)
+        row["choice_scores"] = {label: {"score": s, "logprob": lp, "tokens": n}
+                                for label, s, lp, n in zip(spec.labels, ranked, scores.logprobs, scores.num_tokens)}  # fmt: skip
+        row["prediction"] = spec.labels[index]
+    else:
+        index = extract_choice(row.get("prediction"), spec)
+    row["choice"] = None if index is None else spec.labels[index]
+    row["exact_match"] = index is not None and index == spec.answer
+    return row

@@ -1,0 +1,128 @@
+"""Where the server may read videos from: one allowed folder (read-only) and its own upload folder.
+
+Every reference a client sends (a relative path, ``file://`` URL, ``upload://<name>`` or a base64
+``data:`` URL) resolves to a real file inside one of the two, or raises ``RequestError``: symlinks and
+``..`` that lead outside are refused, uploads and data URLs are size-limited.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ..media.video import VIDEO_EXTENSIONS, is_video_file
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+MIME_EXTENSIONS = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv",
+                   "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}  # fmt: skip
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,", re.IGNORECASE)
+
+
+class RequestError(Exception):
+    """A client mistake: answered with ``status`` and this message, never a crash."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "invalid_request"):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def is_media_name(name: str) -> bool:
+    return is_video_file(name) or Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _inside(root: Path, path: Path) -> bool:
+    root_real, real = os.path.realpath(root), os.path.realpath(path)
+    return os.path.commonpath([root_real, real]) == root_real
+
+
+class MediaStore:
+    def __init__(self, allowed: str | Path, uploads: str | Path, max_bytes: int):
+        self.allowed, self.uploads, self.max_bytes = Path(allowed).resolve(), Path(uploads).resolve(), max_bytes
+        self.uploads.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def limit_text(self) -> str:
+        return f"{self.max_bytes / 2**20:g} MiB"
+
+    def listing(self, limit: int = 500) -> list[str]:
+        """Videos and images in the allowed folder (relative paths, sorted)."""
+        found = []
+        for path in sorted(self.allowed.rglob("*")):
+            if path.is_file() and is_media_name(path.name) and _inside(self.allowed, path):
+                found.append(path.relative_to(self.allowed).as_posix())
+                if len(found) >= limit:
+                    break
+        return found
+
+    def resolve(self, ref: str) -> Path:
+        """A client's media reference -> a file inside the allowed or upload folder."""
+        if not isinstance(ref, str) or not ref.strip():
+            raise RequestError("empty media reference")
+        if _DATA_URL.match(ref):
+            return self.save_data_url(ref)
+        parsed = urlparse(ref)
+        if parsed.scheme == "upload":
+            root, rel = self.uploads, unquote(parsed.netloc + parsed.path)
+        elif parsed.scheme == "file":
+            root, rel = self.allowed, unquote(parsed.path)
+        elif parsed.scheme in ("", "path"):
+            root, rel = self.allowed, ref
+        else:
+            raise RequestError(f"unsupported media URL scheme {parsed.scheme!r}: send a path inside the allowed folder, "
+                               "upload://NAME or a base64 data: URL (the server never downloads)")  # fmt: skip
+        path = Path(rel) if Path(rel).is_absolute() else root / rel
+        if not _inside(root, path):
+            raise RequestError(f"{ref!r} is outside the allowed folder", status=403, code="forbidden_path")
+        if not path.is_file():
+            raise RequestError(f"{ref!r}: no such file in the allowed folder", status=404, code="not_found")
+        if not is_media_name(path.name):
+            raise RequestError(f"{ref!r} is not a video or image file (by its extension)")
+        return path
+
+    def save_upload(self, filename: str, chunks: Iterable[bytes]) -> str:
+        """Store an upload under a fresh name; returns its ``upload://`` reference. Over the limit -> 413."""
+        suffix = Path(filename or "").suffix.lower()
+        if not is_media_name(f"x{suffix}"):
+            raise RequestError(f"{filename!r}: upload a video ({', '.join(sorted(VIDEO_EXTENSIONS))}) or an image")
+        name = f"{uuid.uuid4().hex}{suffix}"
+        self._write(self.uploads / name, chunks)
+        return f"upload://{name}"
+
+    def save_data_url(self, url: str) -> Path:
+        match = _DATA_URL.match(url)
+        suffix = MIME_EXTENSIONS.get((match.group("mime") or "").lower())
+        if suffix is None:
+            raise RequestError(f"data URL type {match.group('mime')!r}: use one of {sorted(MIME_EXTENSIONS)}")
+        payload = url[match.end():]
+        if len(payload) * 3 // 4 > self.max_bytes:
+            raise RequestError(f"media larger than the {self.limit_text} limit", status=413, code="too_large")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestError("the data URL is not valid base64") from None
+        path = self.uploads / f"{uuid.uuid4().hex}{suffix}"
+        self._write(path, [data])
+        return path
+
+    def _write(self, path: Path, chunks: Iterable[bytes]) -> None:
+        size = 0
+        try:
+            with open(path, "wb") as f:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise RequestError(f"upload larger than the {self.limit_text} limit "
+                                           "(serve --max_upload_mb)", status=413, code="too_large")  # fmt: skip
+                    f.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        if size == 0:
+            path.unlink(missing_ok=True)
+            raise RequestError("the upload is empty")

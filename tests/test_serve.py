@@ -1,0 +1,206 @@
+"""``fastvlm-video serve``: the page in a real headless Chromium and the OpenAI-compatible API through a
+real HTTP client, against a real uvicorn server on a loopback port with the tiny random model."""
+
+import base64
+import json
+import shutil
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+fastapi = pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'fastvlm-video[serve]'")
+uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 'fastvlm-video[serve]'")
+httpx = pytest.importorskip("httpx", reason="httpx (the test HTTP client) is not installed")
+
+from fastvlm_video.demo.synthetic import moving_square_frames, write_video  # noqa: E402
+from fastvlm_video.infer.predictor import Predictor  # noqa: E402
+from fastvlm_video.serve.app import create_app, frame_previews  # noqa: E402
+
+MAX_UPLOAD = 300_000
+QUESTION = "Which way does the square move?"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    allowed = root / "allowed"
+    write_video(allowed / "left.mp4", moving_square_frames("left", np.random.default_rng(3), num_frames=12), fps=8, gop=8)
+    (allowed / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(500))
+    (root / "secret.mp4").write_bytes((allowed / "left.mp4").read_bytes())  # outside the allowed folder
+    (allowed / "link.mp4").symlink_to(root / "secret.mp4")
+    return root
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir):
+    return Predictor.from_pretrained(tiny_model_dir, device="cpu", num_frames=3)
+
+
+@pytest.fixture(scope="module")
+def server(predictor, folders):
+    app = create_app(predictor, folders / "allowed", folders / "uploads", MAX_UPLOAD, "tiny")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def chat_body(url, stream=False, **extra):
+    content = [{"type": "video_url", "video_url": {"url": url}}, {"type": "text", "text": QUESTION}]
+    return {"model": "tiny", "stream": stream, "max_tokens": 6, "messages": [{"role": "user", "content": content}], **extra}
+
+
+def read_stream(base, body) -> tuple[str, list[dict]]:
+    events = []
+    with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=60) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(line[6:])
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    return "".join(c["choices"][0]["delta"].get("content", "") for c in chunks), chunks
+
+
+def test_api_answers_like_predict_streaming_and_not(server, predictor, folders):
+    expected = predictor.ask(folders / "allowed" / "left.mp4", QUESTION, max_new_tokens=6)
+    response = httpx.post(f"{server}/v1/chat/completions", json=chat_body("left.mp4"), timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["object"] == "chat.completion" and body["choices"][0]["message"]["role"] == "assistant"
+    assert body["choices"][0]["message"]["content"] == expected != ""
+    assert body["usage"]["completion_tokens"] == 6 and body["choices"][0]["finish_reason"] == "length"
+
+    text, chunks = read_stream(server, chat_body("left.mp4", stream=True))
+    assert text.strip() == expected and len(chunks) >= 3
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant" and chunks[-1]["choices"][0]["finish_reason"] == "length"
+
+    data = base64.b64encode((folders / "allowed" / "left.mp4").read_bytes()).decode()
+    as_data = httpx.post(f"{server}/v1/chat/completions", json=chat_body(f"data:video/mp4;base64,{data}"), timeout=60)
+    assert as_data.json()["choices"][0]["message"]["content"] == expected
+
+
+def test_frames_are_the_ones_predict_sees(server, predictor, folders):
+    response = httpx.post(f"{server}/api/frames", json={"video": "left.mp4"}, timeout=60)
+    assert response.status_code == 200
+    info = response.json()
+    prompt = predictor.prompt_for(folders / "allowed" / "left.mp4", QUESTION)
+    assert info["num_frames"] == prompt.pixel_values.shape[0] == 3
+    assert [f["t"] for f in info["frames"]] == [round(t, 3) for t in prompt.timestamps[0]]
+    assert info == frame_previews(predictor, folders / "allowed" / "left.mp4")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (chat_body("../secret.mp4"), 403, "outside the allowed folder"),
+        (chat_body("link.mp4"), 403, "outside the allowed folder"),
+        (chat_body("/etc/passwd"), 403, "outside the allowed folder"),
+        (chat_body("missing.mp4"), 404, "no such file"),
+        (chat_body("broken.mp4"), 400, "broken.mp4"),
+        (chat_body("https://example.com/a.mp4"), 400, "never downloads"),
+        (chat_body("data:video/mp4;base64,@@@"), 400, "not valid base64"),
+        (chat_body("data:video/mp4;base64," + "A" * 500_000), 413, "limit"),
+        (chat_body("left.mp4", max_tokens=0), 400, "max_tokens"),
+        ({"messages": []}, 400, "non-empty list"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, 400, "role"),
+        ({"messages": [{"role": "assistant", "content": "hi"}]}, 400, "last message"),
+        ([1, 2], 400, "JSON object"),
+    ],
+)
+def test_bad_requests_get_a_clear_error_and_the_server_keeps_serving(server, body, status, words):
+    response = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]["message"]
+    assert httpx.get(f"{server}/v1/models", timeout=10).json()["data"][0]["id"] == "tiny"
+
+
+def test_uploads_are_size_limited_and_typed(server, folders):
+    ok = httpx.post(f"{server}/api/upload", params={"name": "clip.mp4"}, content=(folders / "allowed" / "left.mp4").read_bytes())
+    assert ok.status_code == 200 and ok.json()["ref"].startswith("upload://")
+    assert httpx.post(f"{server}/api/frames", json={"video": ok.json()["ref"]}, timeout=60).json()["num_frames"] == 3
+    big = httpx.post(f"{server}/api/upload", params={"name": "big.mp4"}, content=bytes(MAX_UPLOAD + 1))
+    assert big.status_code == 413 and "limit" in big.json()["error"]["message"]
+    chunked = httpx.post(f"{server}/api/upload", params={"name": "big.mp4"}, content=iter([bytes(100_000)] * 4))
+    assert chunked.status_code == 413  # no Content-Length: counted while reading
+    assert httpx.post(f"{server}/api/upload", params={"name": "notes.txt"}, content=b"hi").status_code == 400
+    assert httpx.post(f"{server}/api/frames", json={"video": "upload://../allowed/left.mp4"}).status_code == 403
+    assert not [p for p in (folders / "uploads").iterdir() if p.stat().st_size > MAX_UPLOAD]
+    assert httpx.post(f"{server}/api/frames", content=b"{not json").json()["error"]["message"] == "the body is not valid JSON"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+def test_page_in_a_real_browser_upload_frames_streamed_answer(server, predictor, folders):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the browser driver) is not installed")
+    expected = predictor.ask(folders / "allowed" / "left.mp4", QUESTION, max_new_tokens=256)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(server)
+        page.wait_for_selector("#pick option[value='left.mp4']", state="attached")
+        page.set_input_files("#file", str(folders / "allowed" / "left.mp4"))
+        page.wait_for_function("document.querySelectorAll('#frames figure').length === 3")
+        captions = page.locator("#frames figcaption").all_inner_texts()
+        timestamps = predictor.prompt_for(folders / "allowed" / "left.mp4", QUESTION).timestamps[0]
+        assert all(c.endswith(" s") for c in captions) and len(captions) == len(timestamps)
+        assert [float(c[:-2]) for c in captions] == pytest.approx(timestamps, abs=0.0051)  # shown to 2 decimals
+        page.fill("#question", QUESTION)
+        page.click("#ask")
+        page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=60_000)
+        assert page.inner_text("#answer") == expected and page.inner_text("#error") == ""
+        page.select_option("#pick", "broken.mp4")  # a bad file: an error on the page, not a dead page
+        page.wait_for_function("document.getElementById('error').textContent.includes('broken.mp4')")
+        assert page.locator("#ask").is_disabled()
+        browser.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_serve_command_binds_loopback_and_answers(tiny_model_dir, folders):
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "fastvlm_video.cli", "serve", "--model", str(tiny_model_dir), "--media_folder",
+           str(folders / "allowed"), "--port", str(port), "--device", "cpu", "--num_frames", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    try:
+        for _ in range(600):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/videos", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.1)
+        assert response.json()["videos"] == ["broken.mp4", "left.mp4"]  # the symlink out is not listed
+        assert response.json()["num_frames"] == 2
+        assert "<h1>fastvlm-video</h1>" in httpx.get(f"http://127.0.0.1:{port}/").text
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=chat_body("left.mp4"), timeout=60)
+        assert answer.status_code == 200 and answer.json()["model"] == tiny_model_dir.name
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_refuses_a_missing_media_folder_before_loading(tiny_model_dir, tmp_path, capsys):
+    from fastvlm_video.cli import main
+
+    assert main(["serve", "--model", str(tiny_model_dir), "--media_folder", str(tmp_path / "nope")]) == 1
+    assert "is not a folder" in capsys.readouterr().err
