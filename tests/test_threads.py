@@ -2,6 +2,7 @@
 
 from unittest import mock
 
+import pytest
 import torch
 
 from fastvlm_video.train.threads import AdaptiveThreads, choose_threads
@@ -27,5 +28,22 @@ def test_callback_sets_torch_threads_and_rechecks(monkeypatch):
             assert torch.get_num_threads() == 1
             callback.on_step_end(None, mock.Mock(global_step=2), None)  # the load of 1 is our own thread
         assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_pinned_threads_are_set_once_and_never_adapted(monkeypatch):
+    from fastvlm_video.errors import ConfigError
+    from fastvlm_video.train.threads import cpu_thread_callbacks
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        assert cpu_thread_callbacks(1) == [] and torch.get_num_threads() == 1  # the demo's reproducible setting
+        assert [type(c) for c in cpu_thread_callbacks(0)] == [AdaptiveThreads]
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert cpu_thread_callbacks(0) == []  # the user's count wins
+        with pytest.raises(ConfigError, match="--cpu_threads -1"):
+            cpu_thread_callbacks(-1)
     finally:
         torch.set_num_threads(before)

@@ -117,6 +117,11 @@ class TrainingArguments(HFTrainingArguments):
     packing: bool = field(
         default=False, metadata={"help": "Padding-free: each batch's samples in one row, positions restarting per sample (same loss, no padding)."}
     )
+    cpu_threads: int = field(
+        default=0,
+        metadata={"help": "CPU training: torch threads. 0 follows the free cores (fast beside other jobs, but the thread count "
+                  "changes float sums, so losses vary run to run); N pins N threads: the same losses every run."},
+    )
     report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard (default), wandb, none, ..."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: batches are built by our collator."})
     # LoRA / QLoRA (LLaVA's flag names).

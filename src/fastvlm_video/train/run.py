@@ -31,7 +31,7 @@ from .args import DataArguments, ModelArguments, TrainingArguments
 from .checkpoints import check_output_dir, disk_full_is_one_line, resolve_resume
 from .freeze import BATCHNORM_MODES, set_trainable
 from .summary import write_summary
-from .threads import AdaptiveThreads, user_set_threads
+from .threads import cpu_thread_callbacks
 from .trainer import SKIP_REPORT, SkipCounter, VideoTrainer
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     if training_args.fsdp and on_cpu:  # accelerate would quietly run DDP instead
         raise ConfigError("--fsdp needs GPUs (accelerate enables FSDP only on accelerators); on CPU drop --fsdp (DDP runs)")
     check_batchnorm_mode(model_args)
+    thread_callbacks = cpu_thread_callbacks(training_args.cpu_threads) if on_cpu else []
     resume = prepare_output_dir(training_args)
     path = model_args.model_name_or_path
     for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
@@ -195,7 +196,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         eval_dataset=val_set,
         data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
-        callbacks=[AdaptiveThreads()] if on_cpu and not user_set_threads() else [],
+        callbacks=thread_callbacks,
         skip_counter=counter,
         video=video,
     )

@@ -16,6 +16,8 @@ import os
 import torch
 from transformers import TrainerCallback
 
+from ..errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +35,17 @@ def choose_threads(own_threads: int = 0, cores: int | None = None, load: float |
     load = os.getloadavg()[0] if load is None else load
     free = cores - max(0.0, load - own_threads)
     return max(1, min(cores, int(free + 0.5)))
+
+
+def cpu_thread_callbacks(pinned: int) -> list[TrainerCallback]:
+    """``--cpu_threads``: ``pinned`` > 0 sets that many torch threads for the whole run (reproducible sums);
+    0 returns ``AdaptiveThreads`` unless ``OMP_NUM_THREADS`` is set (the user's count is kept)."""
+    if pinned < 0:
+        raise ConfigError(f"--cpu_threads {pinned}: use 0 (follow the free cores) or a positive thread count")
+    if pinned:
+        torch.set_num_threads(pinned)
+        return []
+    return [] if user_set_threads() else [AdaptiveThreads()]
 
 
 class AdaptiveThreads(TrainerCallback):
