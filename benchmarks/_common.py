@@ -64,3 +64,12 @@ def make_clip(seconds: int, resolution: str, gop: int, fps: int = 30) -> Path:
             container.mux(packet)
     tmp.rename(path)
     return path
+
+
+def emit(lines: list[str], markdown: Path | None) -> int:
+    """Print a benchmark's table and, when asked, write it to ``markdown``; the script's exit code."""
+    text = "\n".join(lines)
+    print(text)
+    if markdown:
+        markdown.write_text(text + "\n")
+    return 0

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import make_clip  # noqa: E402
+from _common import emit, make_clip  # noqa: E402
 from bench_video import time_pipeline, versions  # noqa: E402
 
 from fastvlm_video.data.cache_build import build_cache  # noqa: E402
@@ -91,11 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_cache_") as tmp:
         for spec in CLIPS[1:] if args.quick else CLIPS:
             lines += clip_rows(spec, args.repeats or (3 if args.quick else 9), Path(tmp))
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    return 0
+    return emit(lines, args.markdown)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import make_clip  # noqa: E402
+from _common import emit, make_clip  # noqa: E402
 
 NUM_FRAMES, SIZE = 8, 1024
 PIPELINES = ("seed", "hf", "exact", "exact_decord", "keyframe", "bound")
@@ -285,11 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += memory_table([p for p in args.pipelines if p != "exact_decord"]) + [""]
     if not (args.quick or args.memory_only or args.no_loader or args.loader_only):
         lines += loader_table(args.loader_samples)
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    return 0
+    return emit(lines, args.markdown)
 
 
 if __name__ == "__main__":
