@@ -21,7 +21,6 @@ from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
 from ..data.frame_cache import open_frame_cache
 from ..data.preflight import preflight
-from ..data.records import load_samples
 from ..errors import ConfigError, TooManySkippedSamples
 from ..model.load import load_model, load_tokenizer, video_config_of
 from ..model.lora import LoraSettings, apply_lora, quantization_config
@@ -156,14 +155,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     thread_callbacks = cpu_thread_callbacks(training_args.cpu_threads) if on_cpu else []
     resume = prepare_output_dir(training_args)
     path = model_args.model_name_or_path
-    for files in filter(None, (data_args.data_path, data_args.validation_data_path)):  # cheap checks before the model loads
-        preflight(files, data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
+    # Cheap checks before the model loads (files, media folder, records); their samples are the run's.
+    rules = (data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
+    train_samples, invalid = preflight(data_args.data_path, *rules)
+    val_samples, val_invalid = preflight(data_args.validation_data_path, *rules) if data_args.validation_data_path else ([], [])
     tokenizer = load_tokenizer(path)
     video = video_config_of(path, **data_args.video_overrides())
 
-    rules = {"skip_invalid": data_args.skip_invalid_records, "allow_outside_media_folder": data_args.allow_outside_media_folder}
-    train_samples, invalid = load_samples(data_args.data_path, data_args.image_folder, **rules)
-    val_samples, val_invalid = load_samples(data_args.validation_data_path, data_args.image_folder, **rules)
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
     # Before the model loads: frame size for the visual budget, --model_max_length auto, the fit check.
