@@ -1,6 +1,7 @@
 """Two processes (torchrun, gloo, CPU) train the tiny model with DDP: training completes, both ranks
 report the same loss and end with the same weights; with grouped + packed batches the ranks see
-disjoint samples, each step of one modality.
+disjoint samples, each step of one modality; with a frame cache each rank reads its own samples' frames
+from the shared read-only store and decodes nothing.
 
 FSDP on CPU: torch can shard over gloo, but accelerate (which the HF Trainer drives) turns FSDP on only
 for accelerator back-ends; on CPU ``--fsdp`` silently ran DDP, so ``train`` refuses it there."""
@@ -28,6 +29,7 @@ report = {"world_size": int(os.environ["WORLD_SIZE"]), "train_loss": result.trai
 # Records each rank's batches (sample ids) and which wrapper the Trainer put around the model.
 RECORDING_WORKER = """
 import json, os, sys
+import fastvlm_video.data.dataset as dataset
 import fastvlm_video.train.run as run
 from fastvlm_video.train.args import parse_train_args
 
@@ -41,11 +43,17 @@ class Wrapped(run.VideoTrainer):
     def train(self, *args, **kwargs):
         outcome = super().train(*args, **kwargs)
         os.environ["WRAPPED"] = type(self.model_wrapped).__name__
+        cache = self.train_dataset.frame_cache
+        os.environ["CACHE_COUNTS"] = json.dumps(dict(cache.counts) if cache else None)
         return outcome
 
+decodes = []
+decode = dataset.load_video_tensor
+dataset.load_video_tensor = lambda *a, **k: decodes.append(a[0]) or decode(*a, **k)
 run.Collator, run.VideoTrainer = Recording, Wrapped
 result = run.train(*parse_train_args(sys.argv[1:]))
-report = {"world_size": int(os.environ["WORLD_SIZE"]), "train_loss": result.train_loss, "wrapped": os.environ["WRAPPED"]}
+report = {"world_size": int(os.environ["WORLD_SIZE"]), "train_loss": result.train_loss, "wrapped": os.environ["WRAPPED"],
+          "cache": json.loads(os.environ["CACHE_COUNTS"]), "decoded": decodes}
 (result.output_dir / f"rank{os.environ['RANK']}.json").write_text(json.dumps(report))
 """
 
@@ -98,6 +106,33 @@ def test_grouped_packed_batches_shard_across_ranks(tmp_path, tiny_model_dir, med
         assert len({i[0] for batch in step for i in batch}) == 1
     used = json.loads((tmp_path / "out" / "skipped_samples.json").read_text())["used"]
     assert used == 4  # rank 0's 2 packed rows of 2 samples each count as 4 samples
+
+
+def test_ranks_read_their_own_shard_of_the_frame_cache(tmp_path, tiny_model_dir, media_folder):
+    """Both ranks open the read-only cache, take disjoint grouped batches, and decode nothing."""
+    from fastvlm_video.data.cache_build import build_cache
+    from fastvlm_video.data.records import load_samples
+    from fastvlm_video.model.load import video_config_of
+
+    clips = ["left.mp4", "up.MOV"]
+    video = [{"id": f"v{k}", "video": clips[k % 2], "conversations": [{"from": "human", "value": "<video>\nWhere to?"}, {"from": "gpt", "value": "left" if k % 2 == 0 else "up"}]} for k in range(4)]
+    text = [{"id": f"t{k}", "conversations": [{"from": "human", "value": "Say hi"}, {"from": "gpt", "value": "hi" + " there" * k}]} for k in range(4)]
+    (tmp_path / "train.json").write_text(json.dumps(video + text))
+    samples, _ = load_samples(tmp_path / "train.json", media_folder)
+    settings = video_config_of(tiny_model_dir, image_size=64, num_frames=4)
+    build_cache(samples, settings, tmp_path / "cache", progress=False)
+    ranks = torchrun_train(
+        tmp_path, RECORDING_WORKER, video + text, tiny_model_dir, media_folder,
+        "--max_steps", "2", "--group_by_modality_length", "--num_video_frames", "4", "--frame_cache", str(tmp_path / "cache"),
+    )  # fmt: skip
+    seen = [[json.loads(line) for line in (tmp_path / f"seen{r}.jsonl").read_text().splitlines()][:2] for r in (0, 1)]
+    ids = [i for rank in seen for batch in rank for i in batch]
+    assert sorted(ids) == sorted(r["id"] for r in video + text)  # disjoint shards covering the set
+    for rank, batches in zip(ranks, seen):
+        clips_seen = sum(i.startswith("v") for batch in batches for i in batch)
+        assert clips_seen == 2  # one all-video step: 2 clips per rank
+        assert rank["decoded"] == []  # every frame came from the cache...
+        assert rank["cache"] == {"hit": clips_seen}  # ...one hit per clip drawn, nothing stale or missing
 
 
 def test_fsdp_on_cpu_is_refused_not_run_as_ddp(tiny_model_dir, media_folder, tmp_path):
