@@ -221,13 +221,16 @@ def tower_input(media: list[LoadedMedia], to_pixels) -> TowerInput:
 
 
 class FeatureCacheCallback(TrainerCallback):
-    """Publishes this process's new entries at each epoch end (later epochs read them) and logs the counts."""
+    """Publishes this process's new entries at each epoch end and logs the counts. Under DDP the ranks
+    then wait for each other, so the next epoch finds every rank's entries (none computed twice)."""
 
     def __init__(self, cache: FeatureCache):
         self.cache = cache
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self.cache.flush()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
         logger.info("epoch %d: %s", round(state.epoch or 0), self.cache.epoch_line())
         self.cache.stats.clear()
 
