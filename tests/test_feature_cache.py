@@ -228,3 +228,26 @@ def test_the_saved_model_is_the_real_one(tiny_model_dir, data, media, tmp_path):
     with torch.no_grad():
         loss = saved(**{k: v for k, v in batch.items() if k not in ("skipped", "truncated")}).loss
     assert loss.item() == pytest.approx(result.eval_loss, abs=1e-6)
+
+
+def test_resume_checks_the_checkpoints_tower(tiny_model_dir, data, media, tmp_path):
+    """Resuming with the cache works when the checkpoint's tower is the original; a checkpoint whose tower
+    differs (loaded by the Trainer after the cache was opened) is refused."""
+    from safetensors.torch import save_file
+
+    from fastvlm_video.train.run import train
+
+    def run(out, *extra):
+        save = ["--save_strategy", "steps", "--save_steps", "2", "--feature_cache", str(tmp_path / "f")]
+        return train(*train_args(tiny_model_dir, data, media, out, *save, *extra))
+
+    run(tmp_path / "a", "--max_steps", "2")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert run(tmp_path / "a", "--max_steps", "3", "--resume_from_checkpoint", "latest").skipped == 0
+    weights = tmp_path / "b" / "checkpoint-2" / "model.safetensors"
+    state = load_file(weights)
+    key = next(k for k in state if "vision_tower" in k and k.endswith("weight"))
+    state[key] += 0.01
+    save_file(state, weights, metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match="resumed checkpoint's vision tower differs"):
+        run(tmp_path / "b", "--max_steps", "3", "--resume_from_checkpoint", "latest")

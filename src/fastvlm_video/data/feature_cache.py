@@ -91,7 +91,7 @@ class FeatureCache(ShardStore):
         directory.mkdir(parents=True, exist_ok=True)
         write_manifest_once(directory / MANIFEST, fingerprint)
         super().__init__(directory)
-        self.root, self.shard_entries = Path(root), shard_entries
+        self.fingerprint, self.shard_entries = fingerprint, shard_entries
         self.stats: Counter[str] = Counter()  # media read from the cache (cached) / run through the tower (computed)
         self._writer: ShardWriter | None = None
         self._stored: set[tuple] = set()
@@ -222,10 +222,27 @@ def tower_input(media: list[LoadedMedia], to_pixels) -> TowerInput:
 
 class FeatureCacheCallback(TrainerCallback):
     """Publishes this process's new entries at each epoch end and logs the counts. Under DDP the ranks
-    then wait for each other, so the next epoch finds every rank's entries (none computed twice)."""
+    then wait for each other, so the next epoch finds every rank's entries (none computed twice).
 
-    def __init__(self, cache: FeatureCache):
-        self.cache = cache
+    On resume, checks that the checkpoint's tower (loaded by the Trainer after the cache was opened)
+    is still the one the cache is keyed by.
+    """
+
+    def __init__(self, cache: FeatureCache, tower: nn.Module | None = None):
+        self.cache, self.tower = cache, tower
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.global_step or self.tower is None:
+            return
+        if args.fsdp or args.deepspeed:  # the weights are sharded by now
+            logger.warning("feature cache: cannot check the resumed checkpoint's tower under FSDP/DeepSpeed; it must be the original one")
+            return
+        expected = self.cache.fingerprint
+        if tower_fingerprint(self.tower, getattr(torch, expected["dtype"]), expected["device"]) != expected:
+            raise ConfigError(
+                "the resumed checkpoint's vision tower differs from --model_name_or_path's (it was trained): "
+                "--feature_cache needs the same frozen tower; drop --feature_cache to resume this run"
+            )
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self.cache.flush()

@@ -207,7 +207,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         eval_dataset=val_set,
         data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
-        callbacks=thread_callbacks + ([FeatureCacheCallback(features)] if features is not None else []),
+        callbacks=thread_callbacks + ([FeatureCacheCallback(features, tower)] if features is not None else []),
         skip_counter=counter,
         video=video,
     )
