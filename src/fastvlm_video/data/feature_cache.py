@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -71,10 +72,10 @@ def fingerprint_id(fingerprint: dict) -> str:
 
 def write_manifest_once(path: Path, data: dict) -> None:
     """Write ``data`` to ``path`` unless it exists; never overwrites (many processes may race here)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # unique across processes and nodes
     tmp.write_text(json.dumps(data, indent=1) + "\n")
     try:
-        os.link(tmp, path)
+        os.link(tmp, path)  # atomic, and fails when the file exists
     except FileExistsError:
         pass
     finally:
