@@ -145,3 +145,24 @@ def test_fsdp_on_cpu_is_refused_not_run_as_ddp(tiny_model_dir, media_folder, tmp
             "--use_cpu", "--report_to", "none", "--fsdp", "full_shard"]  # fmt: skip
     with pytest.raises(ConfigError, match="--fsdp"):
         train(*parse_train_args(argv))
+
+
+def test_ddp_ranks_fill_and_read_one_feature_cache(tmp_path, tiny_model_dir, media_folder):
+    """Each rank stores what it computed in epoch 1 into its own shards; in epoch 2 every rank reads every
+    media item from the cache (also those the other rank stored) and the losses equal a run without it."""
+    worker = 'import logging, os\nlogging.basicConfig(filename=os.path.join(os.environ["SEEN_DIR"], f"log{os.environ[\'RANK\']}.txt"), level=logging.INFO)\n' + WORKER
+    rows = [{"video": "left.mp4", "start": k * 0.5, "end": (k + 1) * 0.5,
+             "conversations": [{"from": "human", "value": "<video>\nWhere?"}, {"from": "gpt", "value": "left"}]} for k in range(4)]  # fmt: skip
+    runs = {}
+    for name, extra in (("plain", []), ("cached", ["--feature_cache", str(tmp_path / "features")])):
+        (tmp_path / name).mkdir()
+        torchrun_train(tmp_path / name, worker, rows, tiny_model_dir, media_folder, "--num_train_epochs", "2", "--num_video_frames", "2",
+                       "--per_device_train_batch_size", "1", *extra)  # fmt: skip
+        runs[name] = [h["loss"] for h in json.loads((tmp_path / name / "out" / "trainer_state.json").read_text())["log_history"] if "loss" in h]
+    assert len(runs["plain"]) == 4 and runs["cached"] == pytest.approx(runs["plain"], abs=1e-6)
+    [store] = (tmp_path / "features").iterdir()
+    assert len(list(store.glob("shard-*.json"))) == 2  # one per rank, never a file shared
+    for rank in (0, 1):
+        log = (tmp_path / "cached" / f"log{rank}.txt").read_text()
+        assert "epoch 1: feature cache: 0 media read from the cache, 2 decoded" in log
+        assert "epoch 2: feature cache: 2 media read from the cache, 0 decoded" in log

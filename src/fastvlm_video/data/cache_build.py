@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import time
-import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -34,7 +33,7 @@ from .frame_cache import (
     CODECS,
     FORMAT_VERSION,
     MANIFEST,
-    Stamp,
+    ShardWriter,
     check_settings,
     content_box,
     file_stamp,
@@ -121,50 +120,6 @@ def encode_media(job: CacheJob, codec: str, quality: int) -> Encoded:
     return Encoded(list(frames.shape), box, item.timestamps, window, encode_frames(frames[:, :, y0:y1, x0:x1], codec, quality))
 
 
-class ShardWriter:
-    """Appends entries to a shard file and publishes its index every ``max_entries`` entries."""
-
-    def __init__(self, directory: Path, max_entries: int = 64):
-        self.directory, self.max_entries = directory, max_entries
-        self.name: str | None = None
-        self.rows: list[dict] = []
-        self.bytes_written = 0
-
-    def add(self, key: str, stamp: Stamp, encoded: Encoded) -> None:
-        if self.name is None:
-            self.name = f"shard-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-            self.file = open(self.directory / f"{self.name}.bin", "wb")  # noqa: SIM115 - closed in flush
-        row = {"key": key, "stamp": stamp}
-        if encoded.error is not None:
-            row["error"] = list(encoded.error)
-        else:
-            offset = self.file.tell()
-            for blob in encoded.blobs:
-                self.file.write(blob)
-            sizes = [len(b) for b in encoded.blobs]
-            self.bytes_written += sum(sizes)
-            row.update(offset=offset, sizes=sizes, shape=encoded.shape, box=encoded.box, timestamps=encoded.timestamps, window=encoded.window)
-        self.rows.append(row)
-        if len(self.rows) >= self.max_entries:
-            self.flush()
-
-    def flush(self) -> None:
-        """Close the shard and publish its index (the entries become visible to readers)."""
-        if self.name is None:
-            return
-        self.file.close()
-        index = {"name": self.name, "seq": time.time_ns(), "entries": self.rows}
-        write_json_atomic(self.directory / f"{self.name}.json", index)
-        self.name, self.rows = None, []
-
-    def __enter__(self) -> ShardWriter:
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        self.flush()  # entries written completely before an interruption are kept
-        return False
-
-
 def prepare_directory(out: Path, video: VideoConfig, codec: str, quality: int) -> None:
     """Create the cache directory, or check an existing one was built with the same settings."""
     if codec not in CODECS:
@@ -221,9 +176,12 @@ def build_cache(
             if error is not None:
                 failed[job.ref.path] = error
                 continue
-            writer.add(job.key, stamps[job.key], encoded)
             if encoded.error is not None:
+                writer.add(job.key, stamps[job.key], error=list(encoded.error))
                 failures[MediaJob.of(job.ref)] = str(MediaError(*encoded.error))
+            else:
+                writer.add(job.key, stamps[job.key], encoded.blobs, shape=encoded.shape, box=encoded.box,
+                           timestamps=encoded.timestamps, window=encoded.window)  # fmt: skip
     report = BuildReport(
         str(out), len(jobs), len(todo) - len(failed), len(jobs) - len(todo),
         len(failures), failed, media_problems(samples, failures),

@@ -9,6 +9,7 @@ import torch
 
 from ..constants import IGNORE_INDEX
 from ..media.transforms import to_model_pixels
+from .feature_cache import tower_input
 
 
 @dataclass
@@ -17,7 +18,8 @@ class Collator:
 
     ``pixel_values`` is (sum of T over the batch, 3, S, S) in [0, 1]: videos give T=N frames, images
     T=1, text-only samples none (no key at all when the whole batch is text). Frames arrive as
-    uint8 and are scaled here, the last moment on the host.
+    uint8 and are scaled here, the last moment on the host. Items read with a feature cache give a
+    ``TowerInput`` instead (stored tower outputs and decoded frames, in the batch's frame order).
 
     ``packing=True`` (padding-free): the samples are laid end to end in one row with ``position_ids``
     restarting at 0 for each, and no attention mask, so transformers builds a block-causal mask
@@ -32,7 +34,10 @@ class Collator:
     def __call__(self, items: list[dict]) -> dict:
         batch = self._pack(items) if self.packing else self._pad_rows(items)
         frames = [it["pixel_values"] for it in items if it.get("pixel_values") is not None]
-        if frames:
+        media = [m for it in items for m in it.get("media", ())]  # read with a feature cache
+        if media:
+            batch["pixel_values"] = tower_input(media, to_model_pixels)
+        elif frames:
             batch["pixel_values"] = to_model_pixels(torch.cat(frames))
         batch["skipped"] = [skip for it in items for skip in it.get("skipped", [])]
         if any("truncated" in it for it in items):  # training items only: samples cut to model_max_length

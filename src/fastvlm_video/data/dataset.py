@@ -27,6 +27,7 @@ from .records import MediaRef, Message, Sample
 from .time_prompt import add_time_instructions
 
 if TYPE_CHECKING:
+    from .feature_cache import FeatureCache
     from .frame_cache import FrameCache
 
 logger = logging.getLogger(__name__)
@@ -48,21 +49,42 @@ def media_kind(ref: MediaRef) -> str:
 
 @dataclass
 class LoadedMedia:
-    """One decoded media item: (T, 3, S, S) uint8 frames; for a video, frame times and the clip's window (s)."""
+    """One decoded media item: (T, 3, S, S) uint8 frames; for a video, frame times and the clip's window (s).
 
-    frames: torch.Tensor
+    With a feature cache: a hit holds the frozen tower's stored output (T, C, h, w) in ``features``
+    instead of frames; decoded frames carry the ``slot`` their tower output is to be stored in.
+    """
+
+    frames: torch.Tensor | None
     timestamps: list[float] | None = None
     window: tuple[float, float] | None = None
+    features: torch.Tensor | None = None
+    slot: dict | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return (self.frames if self.features is None else self.features).shape[0]
 
 
-def load_media_item(ref: MediaRef, video: VideoConfig, cache: FrameCache | None = None) -> LoadedMedia:
-    """One media item decoded at ``video``; from ``cache`` when it holds a fresh entry at these settings."""
+def load_media_item(
+    ref: MediaRef, video: VideoConfig, cache: FrameCache | None = None, features: FeatureCache | None = None
+) -> LoadedMedia:
+    """One media item decoded at ``video``: its stored tower output when ``features`` holds a fresh one,
+    else its frames, from ``cache`` when it holds a fresh entry at these settings."""
+    slot = None
+    if features is not None:
+        if (stored := features.get(ref, video)) is not None:
+            return stored  # neither decoded nor run through the tower
+        slot = features.slot(ref, video)  # before decoding: a file changed meanwhile reads as stale later
     if cache is not None and (cached := cache.get(ref, video)) is not None:
-        return cached
-    if media_kind(ref) == "video":
+        item = cached
+    elif media_kind(ref) == "video":
         clip = load_video_tensor(ref.path, **video.decode_kwargs(), start=ref.start, end=ref.end)
-        return LoadedMedia(clip.frames, clip.timestamps, clip.window)
-    return LoadedMedia(load_image_tensor(ref.path, video.image_size, video.aspect))
+        item = LoadedMedia(clip.frames, clip.timestamps, clip.window)
+    else:
+        item = LoadedMedia(load_image_tensor(ref.path, video.image_size, video.aspect))
+    item.slot = slot
+    return item
 
 
 def load_media(ref: MediaRef, video: VideoConfig, cache: FrameCache | None = None) -> tuple[torch.Tensor, list[float] | None]:
@@ -72,12 +94,16 @@ def load_media(ref: MediaRef, video: VideoConfig, cache: FrameCache | None = Non
 
 
 def load_sample_media(
-    messages: Sequence[Message], media: Sequence[MediaRef], video: VideoConfig, cache: FrameCache | None = None
+    messages: Sequence[Message],
+    media: Sequence[MediaRef],
+    video: VideoConfig,
+    cache: FrameCache | None = None,
+    features: FeatureCache | None = None,
 ) -> tuple[list[LoadedMedia], list[Message]]:
     """What training, predict and evaluate all do with a sample's media: the per-sample visual budget
     (``VideoConfig.for_sample``), decoding, and the time instruction when asked for."""
     video = video.for_sample([media_kind(ref) for ref in media])
-    loaded = [load_media_item(ref, video, cache) for ref in media]
+    loaded = [load_media_item(ref, video, cache, features) for ref in media]
     if video.time_instruction:
         times = [(m.timestamps, m.window) if m.timestamps is not None else None for m in loaded]
         messages = add_time_instructions(messages, times, video.frame_sampling)
@@ -95,28 +121,36 @@ class ConversationDataset(Dataset):
         max_length: int | None = None,
         max_attempts: int = 20,
         frame_cache: FrameCache | None = None,
+        feature_cache: FeatureCache | None = None,
     ):
         if not samples:
             raise ConfigError("the dataset is empty: no usable record in the data files")
         self.samples, self.encoder, self.video = samples, encoder, video
         self.max_length, self.max_attempts = max_length, max_attempts
-        self.frame_cache = frame_cache
+        self.frame_cache, self.feature_cache = frame_cache, feature_cache
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def build(self, sample: Sample) -> dict:
-        """Tensors for one sample; raises ``MediaError`` / ``SampleTooLong``."""
-        loaded, messages = load_sample_media(sample.messages, sample.media, self.video, self.frame_cache)
-        encoded = self.encoder.encode(messages, [m.frames.shape[0] for m in loaded], max_length=self.max_length)
-        return {
+        """Tensors for one sample; raises ``MediaError`` / ``SampleTooLong``.
+
+        With a feature cache the media items themselves travel (key ``media``): the collator batches
+        stored tower outputs and decoded frames into one ``TowerInput``.
+        """
+        loaded, messages = load_sample_media(sample.messages, sample.media, self.video, self.frame_cache, self.feature_cache)
+        encoded = self.encoder.encode(messages, [m.num_frames for m in loaded], max_length=self.max_length)
+        item = {
             "input_ids": torch.tensor(encoded.input_ids, dtype=torch.long),
             "labels": torch.tensor(encoded.labels, dtype=torch.long),
-            "pixel_values": torch.cat([m.frames for m in loaded]) if loaded else None,
+            "pixel_values": torch.cat([m.frames for m in loaded]) if loaded and self.feature_cache is None else None,
             "id": sample.id,
             "timestamps": [m.timestamps for m in loaded],
             "truncated": [self._truncation(sample, encoded.truncated_from)] if encoded.truncated else [],
         }
+        if self.feature_cache is not None:
+            item["media"] = loaded
+        return item
 
     def __getitem__(self, index: int) -> dict:
         skipped: list[Skip] = []

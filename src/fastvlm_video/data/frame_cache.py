@@ -17,6 +17,9 @@ mtime and the run's video settings equal the directory's: a changed file is coun
 decoded again by the caller; other settings are refused when the cache is opened. Media the build
 could not read are stored as broken entries and raise the same ``MediaError`` decoding raises, so a
 run skips the same samples, with the same reasons, with or without the cache.
+
+``ShardStore`` (read, refresh, stamp check) and ``ShardWriter`` (append, publish) are the layout's two
+halves, shared with the feature cache (``feature_cache.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import io
 import json
 import logging
 import os
+import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, fields
@@ -150,16 +155,18 @@ def decode_frames(blobs: np.ndarray | Iterable[np.ndarray], codec: str, shape: l
     return torch.from_numpy(frames)
 
 
-class FrameCache:
-    """Read side of a cache directory, for one run's video settings (checked on opening)."""
+class ShardStore:
+    """Read side shared by the frame and feature caches: a directory's published shards, mapped read-only.
 
-    def __init__(self, directory: str | Path, video: VideoConfig):
+    ``refresh`` picks up shards published since (by a build, or by a training run filling a cache).
+    """
+
+    name = "cache"  # for the log
+
+    def __init__(self, directory: str | Path):
         self.directory = Path(directory)
-        manifest = read_manifest(self.directory)
-        check_settings(self.directory, manifest["video"], video)
-        self.video = video
-        self.codec = manifest["codec"]
         self.entries = load_index(self.directory)
+        self._indexes = {p.name for p in self.directory.glob("shard-*.json")}
         self.counts: Counter[str] = Counter()  # hit | broken | missing | stale, in this process
         self._maps: dict[str, np.memmap] = {}
         self._logged: set[str] = set()
@@ -170,15 +177,106 @@ class FrameCache:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def lookup(self, ref: MediaRef, video: VideoConfig) -> tuple[str, dict | None]:
-        """(status, entry) of ``ref`` decoded at ``video``: hit | broken | missing | stale; only stat's the file."""
-        entry = self.entries.get(media_key(ref, video))
+    def refresh(self) -> bool:
+        """Load the shards published since this store last looked; ``True`` when there were any."""
+        names = {p.name for p in self.directory.glob("shard-*.json")}
+        if names <= self._indexes:
+            return False
+        self._indexes |= names
+        self.entries = load_index(self.directory)
+        return True
+
+    def status(self, ref: MediaRef, key: str) -> tuple[str, dict | None]:
+        """(status, entry) of ``key`` for the file of ``ref``: hit | broken | missing | stale; only stat's the file."""
+        entry = self.entries.get(key)
         if entry is None:
             return "missing", None
         stamp = file_stamp(ref.path)
         if (tuple(entry["stamp"]) if entry["stamp"] else None) != stamp:
             return "stale", entry
         return ("broken" if "error" in entry else "hit"), entry
+
+    def entry_bytes(self, entry: dict) -> np.ndarray:
+        """An entry's stored bytes, as a view into its mapped shard."""
+        offset = entry["offset"]
+        return self._map(entry["shard"])[offset : offset + sum(entry["sizes"])]
+
+    def _map(self, shard: str) -> np.memmap:
+        if shard not in self._maps:
+            self._maps[shard] = np.memmap(self.directory / f"{shard}.bin", dtype=np.uint8, mode="r")
+        return self._maps[shard]
+
+    def _note(self, path: str, status: str) -> None:
+        if path in self._logged:
+            return
+        self._logged.add(path)
+        if status == "stale":
+            logger.warning("%s: %s changed since it was cached (size or mtime); decoding it", self.name, path)
+        else:
+            logger.info("%s: %s is not cached; decoding it", self.name, path)
+
+
+class ShardWriter:
+    """Appends entries to a new shard file and publishes its index every ``max_entries`` entries.
+
+    Shard names are unique (time + random), so any number of processes may write into one directory.
+    """
+
+    def __init__(self, directory: Path, max_entries: int = 64):
+        self.directory, self.max_entries = directory, max_entries
+        self.name: str | None = None
+        self.rows: list[dict] = []
+        self.bytes_written = 0
+
+    def add(self, key: str, stamp: Stamp, blobs: Iterable[bytes] = (), **meta) -> None:
+        """One entry: ``blobs`` appended to the shard (its ``offset`` and ``sizes`` indexed), ``meta`` in its index row."""
+        if self.name is None:
+            self.name = f"shard-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            self.file = open(self.directory / f"{self.name}.bin", "wb")  # noqa: SIM115 - closed in flush
+        row = {"key": key, "stamp": stamp, **meta}
+        blobs = list(blobs)
+        if blobs:
+            row["offset"] = self.file.tell()
+            for blob in blobs:
+                self.file.write(blob)
+            row["sizes"] = [len(b) for b in blobs]
+            self.bytes_written += sum(row["sizes"])
+        self.rows.append(row)
+        if len(self.rows) >= self.max_entries:
+            self.flush()
+
+    def flush(self) -> None:
+        """Close the shard and publish its index (the entries become visible to readers)."""
+        if self.name is None:
+            return
+        self.file.close()
+        index = {"name": self.name, "seq": time.time_ns(), "entries": self.rows}
+        write_json_atomic(self.directory / f"{self.name}.json", index)
+        self.name, self.rows = None, []
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.flush()  # entries written completely before an interruption are kept
+        return False
+
+
+class FrameCache(ShardStore):
+    """Read side of a cache directory, for one run's video settings (checked on opening)."""
+
+    name = "frame cache"
+
+    def __init__(self, directory: str | Path, video: VideoConfig):
+        manifest = read_manifest(directory)
+        check_settings(directory, manifest["video"], video)
+        super().__init__(directory)
+        self.video = video
+        self.codec = manifest["codec"]
+
+    def lookup(self, ref: MediaRef, video: VideoConfig) -> tuple[str, dict | None]:
+        """(status, entry) of ``ref`` decoded at ``video``: hit | broken | missing | stale; only stat's the file."""
+        return self.status(ref, media_key(ref, video))
 
     def get(self, ref: MediaRef, video: VideoConfig) -> LoadedMedia | None:
         """``ref`` decoded at ``video`` as ``load_media_item`` returns it, or ``None``: decode it instead.
@@ -209,26 +307,11 @@ class FrameCache:
         return line
 
     def _frames(self, entry: dict) -> torch.Tensor:
-        data = self._map(entry["shard"])
-        offset, sizes = entry["offset"], entry["sizes"]
         if self.codec == "raw":  # one contiguous copy out of the mapping
-            return decode_frames(data[offset : offset + sum(sizes)], "raw", entry["shape"], entry["box"])
+            return decode_frames(self.entry_bytes(entry), "raw", entry["shape"], entry["box"])
+        data, offset, sizes = self._map(entry["shard"]), entry["offset"], entry["sizes"]
         starts = np.cumsum([offset, *sizes[:-1]])
         return decode_frames((data[s : s + n] for s, n in zip(starts, sizes)), self.codec, entry["shape"], entry["box"])
-
-    def _map(self, shard: str) -> np.memmap:
-        if shard not in self._maps:
-            self._maps[shard] = np.memmap(self.directory / f"{shard}.bin", dtype=np.uint8, mode="r")
-        return self._maps[shard]
-
-    def _note(self, path: str, status: str) -> None:
-        if path in self._logged:
-            return
-        self._logged.add(path)
-        if status == "stale":
-            logger.warning("frame cache: %s changed since it was cached (size or mtime); decoding it", path)
-        else:
-            logger.info("frame cache: %s is not cached; decoding it", path)
 
 
 def open_frame_cache(directory: str | Path | None, video: VideoConfig, samples: Iterable[Sample] = ()) -> FrameCache | None:

@@ -76,6 +76,11 @@ class DataArguments:
     skip_invalid_records: bool = field(default=False, metadata={"help": "Drop invalid records (logged, counted) instead of stopping."})
     max_skip_fraction: float = field(default=0.05, metadata={"help": "Stop when more than this share of samples is skipped."})
     frame_cache: str | None = field(default=None, metadata={"help": "Frame cache directory (`fastvlm-video cache`): frames read, not decoded."})
+    feature_cache: str | None = field(
+        default=None,
+        metadata={"help": "Frozen-tower feature cache directory, filled in epoch 1: later epochs skip decoding and the tower "
+                  "(docs/cache.md). E.g. --feature_cache cache/features"},
+    )
     lazy_preprocess: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility; loading is always lazy."})
     is_multimodal: bool = field(default=True, metadata={"help": "Accepted for LLaVA compatibility."})
 

@@ -19,6 +19,7 @@ from ..budget.tokens import max_position_embeddings, plan_lengths
 from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
+from ..data.feature_cache import FeatureCacheCallback, check_allowed, open_feature_cache
 from ..data.frame_cache import open_frame_cache
 from ..data.preflight import preflight
 from ..errors import ConfigError, TooManySkippedSamples
@@ -76,10 +77,14 @@ def load_for_training(model_args: ModelArguments, training_args: TrainingArgumen
     return load_model(model_args.model_name_or_path, dtype=dtype, merge_lora=True, **extra)
 
 
+def tower_trains(model_args: ModelArguments) -> bool:
+    return model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter
+
+
 def choose_trainable(model, model_args: ModelArguments, training_args: TrainingArguments):
     """Freeze what the flags say; with --lora_enable the LLM trains through adapters. Returns the model to train."""
     train_llm = not (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter)
-    train_tower = model_args.unfreeze_mm_vision_tower and not model_args.tune_mm_mlp_adapter
+    train_tower = tower_trains(model_args)
     if training_args.activation_checkpointing:  # the Trainer turns it on; frozen embeddings must still pass grads
         model.enable_input_require_grads()
     batchnorm = model_args.vision_tower_batchnorm
@@ -152,6 +157,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     if training_args.fsdp and on_cpu:  # accelerate would quietly run DDP instead
         raise ConfigError("--fsdp needs GPUs (accelerate enables FSDP only on accelerators); on CPU drop --fsdp (DDP runs)")
     check_batchnorm_mode(model_args)
+    if data_args.feature_cache:
+        check_allowed(tower_trains(model_args), model_args.vision_tower_batchnorm, training_args.n_gpu > 1)
     thread_callbacks = cpu_thread_callbacks(training_args.cpu_threads) if on_cpu else []
     resume = prepare_output_dir(training_args)
     path = model_args.model_name_or_path
@@ -174,14 +181,20 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     cache = open_frame_cache(data_args.frame_cache, video, train_samples + val_samples)  # refused before the model loads
     model = load_for_training(model_args, training_args)
     check_fork_flags(model_args, model)
-    train_set = ConversationDataset(train_samples, encoder, video, max_length, frame_cache=cache)
-    val_set = ConversationDataset(val_samples, encoder, video, max_length, frame_cache=cache) if val_samples else None
+    tower = model.model.vision_tower
+    features = open_feature_cache(data_args.feature_cache, model, model_dtype(training_args), training_args.device.type,
+                                  train_samples + val_samples, video)  # fmt: skip
+    media = {"frame_cache": cache, "feature_cache": features}
+    train_set = ConversationDataset(train_samples, encoder, video, max_length, **media)
+    val_set = ConversationDataset(val_samples, encoder, video, max_length, **media) if val_samples else None
     if val_set is None and training_args.eval_strategy != "no":
         raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
     logger.info("%d training samples, %d validation samples", len(train_set), len(val_samples))
 
     model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
+    if features is not None:
+        features.attach(tower)  # stored outputs pass through it; the saved weights are the tower's own
 
     processor = make_processor(tokenizer, video.image_size, video.aspect)
     counter = SkipCounter(len(train_set), max_fraction=data_args.max_skip_fraction)
@@ -194,7 +207,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         eval_dataset=val_set,
         data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
-        callbacks=thread_callbacks,
+        callbacks=thread_callbacks + ([FeatureCacheCallback(features, tower)] if features is not None else []),
         skip_counter=counter,
         video=video,
     )
