@@ -16,8 +16,10 @@ def add_arguments(parser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--out", default="runs/demo", help="output folder: data/, image_model/ (stage 1), model/ (stage 2), eval/, metrics.json")
     parser.add_argument("--num_video_frames", type=int, default=8, help="frames per video (1 shows the model cannot tell motion)")
-    parser.add_argument("--epochs", type=int, default=None, help="video fine-tuning epochs (default: the demo's tuned value, 3)")
+    parser.add_argument("--epochs", type=int, default=None, help="video fine-tuning epochs (default: the demo's tuned value, 5)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu_threads", type=int, default=0,
+                        help="torch threads: 0 follows the free cores (default, as train); N pins N so a run repeats to every digit")
     parser.add_argument("--frame_cache", choices=["raw", "png", "jpeg"],
                         help="cache the videos' frames first (OUT/frame_cache, this codec) and train + evaluate from it")
 
@@ -27,6 +29,7 @@ def run(args) -> int:
 
     kwargs = {} if args.epochs is None else {"epochs": args.epochs}
     kwargs["frame_cache"] = args.frame_cache
+    kwargs["cpu_threads"] = args.cpu_threads
     metrics = run_demo(args.out, num_video_frames=args.num_video_frames, seed=args.seed, **kwargs)
     print(format_metrics(metrics))
     print(f"\nmodel: {args.out}/model   metrics: {args.out}/metrics.json   report: {args.out}/eval/report.html")
