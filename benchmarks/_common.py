@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -73,3 +78,19 @@ def emit(lines: list[str], markdown: Path | None) -> int:
     if markdown:
         markdown.write_text(text + "\n")
     return 0
+
+
+@contextmanager
+def busy_neighbours(count: int) -> Iterator[list[int]]:
+    """``count`` CPU-bound Python loops outside this process tree (like another user's job: not counted
+    as ours by ``train/threads.py``), killed on exit. Yields their pids."""
+    loop = f'"{sys.executable}" -c "while True: pass" >/dev/null 2>&1 & echo $!'
+    pids = [int(subprocess.run(["sh", "-c", loop], capture_output=True, text=True, check=True).stdout) for _ in range(count)]
+    try:
+        yield pids
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -4,9 +4,9 @@
 
 One step = forward + backward + AdamW of the demo model (tiny FastViTHD tower trained, Qwen2 with
 hidden 128) on a batch of 8 samples x 8 frames at 64 px, as ``make demo``'s video stage. A "busy"
-process is a Python busy loop started by this script (and stopped after its rows). Prints a Markdown
-table of median step times with the 1-minute load average seen at the start of each row, and what
-``fastvlm_video.train.threads.choose_threads`` picks there.
+process is a Python busy loop outside this process tree, started by this script (and stopped after its
+rows). Prints a Markdown table of median step times with the other processes' load measured over 1 s
+before each row, and what ``fastvlm_video.train.threads`` picks from it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import time
 
 import torch
@@ -24,7 +22,9 @@ from fastvlm_video.constants import IGNORE_INDEX
 from fastvlm_video.demo.run import DEMO_IMAGE_SIZE, DEMO_TEXT_HIDDEN, VIDEO_BATCH
 from fastvlm_video.demo.task import demo_tokenizer
 from fastvlm_video.model.tiny import build_tiny_model
-from fastvlm_video.train.threads import choose_threads
+from fastvlm_video.train.threads import choose_threads, others_load, sample_cpu
+
+from _common import busy_neighbours
 
 
 def demo_batch(tokenizer, frames: int) -> dict:
@@ -64,23 +64,19 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters())
     rows = []
     for busy in args.busy:
-        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
-        try:
-            time.sleep(2 if busy else 0)
+        with busy_neighbours(busy):
             for threads in args.threads:
-                load = os.getloadavg()[0]
-                picked = choose_threads()
+                before = sample_cpu()
+                time.sleep(1)
+                load = others_load(before, sample_cpu())
+                picked = choose_threads(load)
                 torch.set_num_threads(threads)
                 times = step_times(model, optimizer, batch, args.steps)
                 rows.append((busy, threads, load, picked, statistics.median(times), max(times)))
-        finally:
-            for hog in hogs:
-                hog.kill()
-                hog.wait()
 
     print(f"# demo model ({params / 1e6:.1f} M params), batch {VIDEO_BATCH} x {args.frames} frames at {DEMO_IMAGE_SIZE} px, "
           f"{os.cpu_count()} cores, torch {torch.__version__}; median of {args.steps} steps")  # fmt: skip
-    print("| busy processes | torch threads | load avg (1 min) | choose_threads picks | median step ms | worst step ms |")
+    print("| busy processes | torch threads | other processes' load (cores) | threads.py picks | median step ms | worst step ms |")
     print("|---:|---:|---:|---:|---:|---:|")
     for busy, threads, load, picked, median, worst in rows:
         print(f"| {busy} | {threads} | {load:.1f} | {picked} | {median * 1000:.0f} | {worst * 1000:.0f} |")

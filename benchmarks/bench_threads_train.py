@@ -7,6 +7,7 @@ Prints the wall time of each run (start-up included) and the thread change it lo
 """
 import os, subprocess, sys, time
 from pathlib import Path
+from _common import busy_neighbours
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/fastvlm_bench_threads_train")
 if not (root / "data/train.json").exists():
     from fastvlm_video.demo.task import demo_tokenizer, make_motion_dataset
@@ -22,14 +23,11 @@ base = [sys.executable, "-m", "fastvlm_video.cli", "train", "--model_name_or_pat
         "--unfreeze_mm_vision_tower", "true", "--per_device_train_batch_size", "8", "--max_steps", "12",
         "--learning_rate", "2e-3", "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true",
         "--dataloader_num_workers", "1", "--logging_steps", "4", "--disable_tqdm", "true"]
-hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-try:
+with busy_neighbours(1):
     time.sleep(3)
     for name, extra_env in (("adaptive", {}), ("2 threads forced", {"OMP_NUM_THREADS": "2"}), ("adaptive again", {})):
         env = {**os.environ, **extra_env}
         start = time.perf_counter()
         done = subprocess.run(base + ["--output_dir", str(root / "out")], env=env, capture_output=True, text=True)
         picked = [l for l in done.stderr.splitlines() if "torch threads" in l]
-        print(f"{name}: rc {done.returncode}, {time.perf_counter() - start:.1f} s for 12 steps (incl. start-up); load {os.getloadavg()[0]:.1f}; {picked[:2]}", flush=True)
-finally:
-    hog.kill()
+        print(f"{name}: rc {done.returncode}, {time.perf_counter() - start:.1f} s for 12 steps (incl. start-up); {picked[:2]}", flush=True)
