@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+import torch
+
 from fastvlm_video.demo.run import run_demo
 from fastvlm_video.demo.synthetic import DIRECTIONS
 from fastvlm_video.demo.task import CLIP_FRAMES, motion_clip
@@ -33,8 +36,11 @@ def test_default_frames_are_evenly_spaced_in_a_demo_clip():
     assert list(uniform_indices(CLIP_FRAMES, 8)) == list(range(0, CLIP_FRAMES, 2))
 
 
+SMALL = {"images": 8, "images_val": 4, "train": 8, "val": 4, "test": 4}
+
+
 def test_demo_runs_end_to_end(tmp_path):
-    metrics = run_demo(tmp_path, num_video_frames=2, epochs=1, splits={"images": 8, "images_val": 4, "train": 8, "val": 4, "test": 4})
+    metrics = run_demo(tmp_path, num_video_frames=2, epochs=1, splits=SMALL)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == metrics
     assert {"test_accuracy", "chance", "num_video_frames", "train_seconds"} <= set(metrics)
@@ -43,6 +49,24 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (tmp_path / "image_model" / "model.safetensors").is_file()  # stage 1, which stage 2 starts from
     rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(len(r["timestamps"][0]) == 2 for r in rows)
+
+
+def test_video_stage_keeps_the_image_stage_tower(tmp_path):
+    """Stage 2 trains the projector and LLM on a frozen tower (eval mode): its weights and BatchNorm
+    statistics leave stage 2 exactly as stage 1 left them, and a feature cache gives the same run."""
+    from safetensors.torch import load_file
+
+    plain = run_demo(tmp_path / "plain", num_video_frames=2, epochs=2, splits=SMALL, cpu_threads=1)
+    stage1, stage2 = (load_file(tmp_path / "plain" / m / "model.safetensors") for m in ("image_model", "model"))
+    tower = [k for k in stage1 if "vision_tower" in k]
+    assert any("running_mean" in k for k in tower)
+    assert all(torch.equal(stage1[k], stage2[k]) for k in tower)
+    assert any(not torch.equal(stage1[k], stage2[k]) for k in stage1 if "multi_modal_projector" in k)
+
+    cached = run_demo(tmp_path / "cached", num_video_frames=2, epochs=2, splits=SMALL, cpu_threads=1, feature_cache=True)
+    assert any((tmp_path / "cached" / "feature_cache").rglob("*.bin"))
+    assert cached["train_loss"] == pytest.approx(plain["train_loss"], rel=1e-6)
+    assert cached["eval_loss"] == pytest.approx(plain["eval_loss"], rel=1e-6)
 
 
 def test_tiny_model_initialises_at_one_over_sqrt_width():

@@ -3,6 +3,7 @@
 examples:
   fastvlm-video demo --out runs/demo
   fastvlm-video demo --out runs/demo1 --num_video_frames 1     # one frame cannot tell the motion
+  fastvlm-video demo --out runs/demo_fc --feature_cache          # epochs 2-5 skip decoding and the tower
 """
 
 
@@ -22,6 +23,8 @@ def add_arguments(parser) -> None:
                         help="torch threads: 0 follows the free cores (default, as train); N pins N so a run repeats to every digit")
     parser.add_argument("--frame_cache", choices=["raw", "png", "jpeg"],
                         help="cache the videos' frames first (OUT/frame_cache, this codec) and train + evaluate from it")
+    parser.add_argument("--feature_cache", action="store_true",
+                        help="store the frozen tower's outputs in stage 2's first epoch (OUT/feature_cache), read them after")
 
 
 def run(args) -> int:
@@ -30,6 +33,7 @@ def run(args) -> int:
     kwargs = {} if args.epochs is None else {"epochs": args.epochs}
     kwargs["frame_cache"] = args.frame_cache
     kwargs["cpu_threads"] = args.cpu_threads
+    kwargs["feature_cache"] = args.feature_cache
     metrics = run_demo(args.out, num_video_frames=args.num_video_frames, seed=args.seed, **kwargs)
     print(format_metrics(metrics))
     print(f"\nmodel: {args.out}/model   metrics: {args.out}/metrics.json   report: {args.out}/eval/report.html")

@@ -43,6 +43,7 @@ def run_demo(
     splits: dict[str, int] | None = None,
     image_epochs: int = IMAGE_EPOCHS,
     frame_cache: str | None = None,
+    feature_cache: bool = False,
     cpu_threads: int = 0,
 ) -> dict:
     """Run the whole demo under ``out``; returns (and writes) ``out/metrics.json``.
@@ -51,7 +52,9 @@ def run_demo(
     stage 2 fine-tunes that on videos (``out/model``: which way does it move?) and is evaluated.
     ``splits`` sets the number of samples per split (default: ``DEMO_SPLITS``); the data is reused
     when ``out/data`` already holds it. ``frame_cache`` (a codec: raw, png, jpeg) first caches the
-    videos' frames in ``out/frame_cache`` and trains and evaluates stage 2 from it. ``cpu_threads``:
+    videos' frames in ``out/frame_cache`` and trains and evaluates stage 2 from it. ``feature_cache``
+    stores the frozen tower's outputs in ``out/feature_cache`` during stage 2's first epoch and reads
+    them on the later ones (no decoding, no tower). ``cpu_threads``:
     0 follows the free cores (``train``'s default), N pins N torch threads.
     """
     out, splits = Path(out), {**DEMO_SPLITS, **(splits or {})}
@@ -75,6 +78,8 @@ def run_demo(
     ) + threads  # the tower frozen (the default): it already knows where the square is
     if frame_cache:
         video_stage += ["--frame_cache", str(cache_video_splits(video_stage, out / "frame_cache", frame_cache))]
+    if feature_cache:
+        video_stage += ["--feature_cache", str(out / "feature_cache")]
     result = train(*parse_train_args(video_stage))
     train_seconds = time.perf_counter() - started
 
@@ -94,6 +99,7 @@ def run_demo(
         "eval_loss": None if result.eval_loss is None else round(result.eval_loss, 4),
         "skipped_samples": result.skipped,
         "frame_cache": frame_cache,
+        "feature_cache": feature_cache,
         "cpu_threads": cpu_threads or "free cores",
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
