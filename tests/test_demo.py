@@ -56,7 +56,7 @@ def test_video_stage_keeps_the_image_stage_tower(tmp_path):
     statistics leave stage 2 exactly as stage 1 left them, and a feature cache gives the same run."""
     from safetensors.torch import load_file
 
-    plain = run_demo(tmp_path / "plain", num_video_frames=2, epochs=2, splits=SMALL, cpu_threads=1)
+    plain = run_demo(tmp_path / "plain", num_video_frames=2, epochs=2, splits=SMALL, cpu_threads=1, feature_cache=False)
     stage1, stage2 = (load_file(tmp_path / "plain" / m / "model.safetensors") for m in ("image_model", "model"))
     tower = [k for k in stage1 if "vision_tower" in k]
     assert any("running_mean" in k for k in tower)

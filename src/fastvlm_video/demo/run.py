@@ -43,7 +43,7 @@ def run_demo(
     splits: dict[str, int] | None = None,
     image_epochs: int = IMAGE_EPOCHS,
     frame_cache: str | None = None,
-    feature_cache: bool = False,
+    feature_cache: bool = True,
     cpu_threads: int = 0,
 ) -> dict:
     """Run the whole demo under ``out``; returns (and writes) ``out/metrics.json``.
