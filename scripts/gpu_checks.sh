@@ -5,12 +5,13 @@
 # 1. bench:  benchmarks/bench_train.py --device cuda (full FastViTHD + Qwen2-0.5B shape, bf16, 8 frames)
 # 2. ddp / fsdp / zero2 / zero3: a few training steps of the tiny model on all visible GPUs
 #    (grouped + packed batches), each with its own timeout; summary in $OUT/summary.json.
+# 3. features: DDP, 2 epochs with --feature_cache (bf16 on CUDA): epoch 2 reads the stored tower outputs.
 # Needs a Python with this package's dependencies (PYTHON=..., default python3); ZeRO needs deepspeed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to a folder for the results}
 PYTHON=${PYTHON:-python3}
-CHECKS=${CHECKS-"bench ddp fsdp zero2 zero3"}
+CHECKS=${CHECKS-"bench ddp fsdp zero2 zero3 features"}
 STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 mkdir -p "$OUT/runs"
@@ -46,6 +47,7 @@ declare -A EXTRA=(
   [fsdp]="--fsdp full_shard --fsdp_config $FIXTURE/fsdp.json"
   [zero2]="--deepspeed configs/zero2.json"
   [zero3]="--deepspeed configs/zero3.json"
+  [features]="--feature_cache $OUT/runs/features-cache --max_steps -1 --num_train_epochs 2"
 )
 declare -A RC
 for check in $CHECKS; do
