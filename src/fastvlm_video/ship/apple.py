@@ -28,6 +28,21 @@ logger = logging.getLogger(__name__)
 
 HEAD_KEY = convert.ORIGINAL_TOWER + "head.proj"  # MobileCLIP's image-embedding head: unused by FastVLM
 HEAD_DIM = 768  # mobileclip_l's projection width (Apple's and mlx-vlm's tower build the head, unused)
+
+
+def reparameterise_tower(model) -> None:
+    """Fold the tower's train-time branches into one conv per block, in place (what Apple's release holds)."""
+    from timm.utils.model import reparameterize_model
+
+    vision = model.config.vision_config
+    if (vision.model_args or {}).get("inference_mode"):
+        return
+    tower = model.model.vision_tower
+    tower.timm_model = reparameterize_model(tower.timm_model.eval(), inplace=True)
+    vision.model_args = {**(vision.model_args or {}), "inference_mode": True}
+    logger.info("reparameterised the vision tower (one conv per MobileOne block, as in Apple's release)")
+
+
 def to_original_state_dict(
     state_dict: dict[str, torch.Tensor], head_shape: tuple[int, int]
 ) -> dict[str, torch.Tensor]:

@@ -16,24 +16,11 @@ from pathlib import Path
 from ..constants import VIDEO_CONFIG_NAME
 from ..errors import ConfigError
 from ..model.export import export_checkpoint, refuse_existing, save_checkpoint
-from .apple import save_original
+from .apple import reparameterise_tower, save_original
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("standard", "apple", "mlx", "coreml")
-
-
-def reparameterise_tower(model) -> None:
-    """Fold the tower's train-time branches into one conv per block, in place (what Apple's release holds)."""
-    from timm.utils.model import reparameterize_model
-
-    vision = model.config.vision_config
-    if (vision.model_args or {}).get("inference_mode"):
-        return
-    tower = model.model.vision_tower
-    tower.timm_model = reparameterize_model(tower.timm_model.eval(), inplace=True)
-    vision.model_args = {**(vision.model_args or {}), "inference_mode": True}
-    logger.info("reparameterised the vision tower for MLX (one conv per MobileOne block)")
 
 
 def save_for_mlx(model, tokenizer, video, out: str | Path) -> Path:
