@@ -1,9 +1,10 @@
 """``fastvlm-video export --format apple|mlx``: a checkpoint (any format) in Apple's layout, or as an mlx-vlm folder.
 
 MLX goes through Apple's layout and mlx-vlm's own converter (called as a library), so the folder is
-exactly what mlx-vlm makes of an Apple checkpoint. mlx-vlm's tower has only the reparameterised
-(inference) branches: a tower saved with its train-time branches is reparameterised first (timm's
-``reparameterize_model``: the same function, up to float rounding).
+exactly what mlx-vlm makes of an Apple checkpoint. Apple's code (``fastvithd`` is built with
+``inference_mode=True``) and mlx-vlm build only the reparameterised (inference) tower: a tower saved with
+its train-time branches is reparameterised first for both (timm's ``reparameterize_model``: the same
+function, up to float rounding; tests/test_apple_golden.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ logger = logging.getLogger(__name__)
 FORMATS = ("standard", "apple", "mlx", "coreml")
 
 
-def save_for_mlx(model, tokenizer, video, out: str | Path) -> Path:
-    """Apple's layout with the reparameterised tower, as mlx-vlm builds it."""
+def save_reparameterised(model, tokenizer, video, out: str | Path) -> Path:
+    """Apple's layout with the reparameterised tower: Apple's ``fastvithd`` and mlx-vlm build only that one."""
     reparameterise_tower(model)
     return save_original(model, tokenizer, video, out)
 
@@ -66,7 +67,7 @@ def export(
     if fmt == "standard":
         return export_checkpoint(src, dst, save=save_checkpoint, **options)
     if fmt == "apple":
-        return export_checkpoint(src, dst, save=save_original, **options)
+        return export_checkpoint(src, dst, save=save_reparameterised, **options)
     if fmt == "coreml":
         from .coreml import require_coremltools, save_with_coreml_tower
 
@@ -76,5 +77,5 @@ def export(
 
     require_mlx()
     with tempfile.TemporaryDirectory(prefix="fastvlm-apple-") as tmp:
-        apple = export_checkpoint(src, Path(tmp) / "apple", save=save_for_mlx, **options)
+        apple = export_checkpoint(src, Path(tmp) / "apple", save=save_reparameterised, **options)
         return to_mlx(apple, dst, quantize)
