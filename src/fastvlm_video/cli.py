@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         return modules[args.command].run(args)
     except FastVlmVideoError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback
+        print("interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `fastvlm-video train --help | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

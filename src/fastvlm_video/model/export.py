@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from ..file_modes import share_like_other_files
 from ..video_config import VideoConfig
 from .load import detect_format, load_model, load_tokenizer, video_config_of
 from .processor import make_processor
@@ -37,6 +38,7 @@ def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Pa
     model.save_pretrained(str(out))
     make_processor(tokenizer, video.image_size, video.aspect).save_pretrained(str(out))
     video.save(out)
+    share_like_other_files(out)
     return out
 
 

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from ..constants import IM_END, IMAGE_TOKEN
 from ..data.chat import CHAT_TEMPLATE
 from ..errors import ConfigError
+from ..file_modes import share_like_other_files
 from ..model import convert
 from ..model.processor import make_image_processor
 from ..video_config import VideoConfig
@@ -174,5 +175,6 @@ def save_original(model, tokenizer, video: VideoConfig, out: str | Path) -> Path
     tokenizer.save_pretrained(str(out))
     strip_image_token(out)
     video.save(out)
+    share_like_other_files(out)
     logger.info("wrote Apple's llava_qwen2 layout to %s (tower %s, vocabulary %d)", out, model_args, vocab)
     return out

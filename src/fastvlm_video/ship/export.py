@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..constants import VIDEO_CONFIG_NAME
 from ..errors import ConfigError
+from ..file_modes import share_like_other_files
 from ..model.export import export_checkpoint, refuse_existing, save_checkpoint
 from .apple import reparameterise_tower, save_original
 
@@ -42,6 +43,7 @@ def to_mlx(apple_dir: str | Path, dst: str | Path, quantize: int | None = None) 
     for name in (VIDEO_CONFIG_NAME, "preprocessor_config.json"):
         if not (Path(dst) / name).exists():
             shutil.copy(Path(apple_dir) / name, Path(dst) / name)
+    share_like_other_files(dst)
     return Path(dst)
 
 
