@@ -32,7 +32,7 @@ from ..save_marker import mark_complete, mark_incomplete
 from .args import DataArguments, ModelArguments, TrainingArguments
 from .checkpoints import checkpoints_newest_first, check_output_dir, disk_full_is_one_line, incomplete_reason, resolve_resume
 from .freeze import BATCHNORM_MODES, set_trainable
-from .summary import write_summary
+from .summary import run_progress, write_summary
 from .threads import cpu_thread_callbacks
 from .trainer import SKIP_REPORT, SkipCounter, VideoTrainer
 
@@ -284,7 +284,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
+    batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * max(1, training_args.world_size)
+    progress = run_progress(trainer.state, counter.used * max(1, training_args.world_size), batch)  # each rank counts its own
     save_final(trainer, video, counter, output_dir, lambda out: write_summary(
-        out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss))
+        out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss, progress))
     logger.info("skipped samples during training: %s", counter.summary())
     return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid))
