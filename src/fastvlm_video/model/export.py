@@ -13,6 +13,7 @@ import torch
 
 from ..errors import ConfigError
 from ..file_modes import share_like_other_files
+from ..outputs import refuse_existing
 from ..video_config import VideoConfig
 from .load import detect_format, load_model, load_tokenizer, video_config_of
 from .processor import make_processor
@@ -20,15 +21,6 @@ from .processor import make_processor
 logger = logging.getLogger(__name__)
 
 DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def refuse_existing(out: str | Path, overwrite: bool = False) -> None:
-    """A non-empty output directory is written into only with ``overwrite``; a file never."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file: choose an output directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} exists and is not empty: choose a new directory or pass --overwrite to write into it")
 
 
 def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Path:
