@@ -30,7 +30,6 @@ from .transforms import ASPECT_MODES, place_on_square, resized_dims
 VIDEO_BACKENDS = ("auto", "pyav", "decord")
 
 logger = logging.getLogger(__name__)
-_STAND_IN_LOGGED: set[str] = set()  # files whose stand-in frames this process already logged
 
 
 @dataclass
@@ -217,20 +216,18 @@ def _check_request(num_frames: int, frame_sampling: str, fps: float, max_frames:
 def _stand_in_for_missing(index: VideoIndex, planned: list[int], decoded: dict[int, np.ndarray]) -> tuple[list[int], list[str]]:
     """Planned frames that did not decode (a truncated tail) take the nearest decoded frame before them.
 
-    Returns the frame indices used and the notes saying so. The note is logged once per file per
-    process (a clip is decoded every epoch); training also counts it once per sample in the main
-    process (``Skip`` kind ``stand_in``), and ``check`` lists it as a warning.
+    Returns the frame indices used and the note saying so, which the caller reports: training once
+    per sample per run, in the main process (``Skip`` kind ``stand_in``: a clip is decoded again every
+    epoch, in fresh worker processes), ``check`` as a warning, predict/evaluate/serve once per file.
     """
     have = sorted(decoded)
     out = [i if i in decoded else have[max(0, bisect.bisect_left(have, i) - 1)] for i in planned]
     swaps = sorted({(a, b) for a, b in zip(planned, out) if a != b})
     if not swaps:
         return out, []
+    logger.debug("%s: stand-ins %s", index.path, swaps)
     note = (f"frames past #{have[-1]} of {index.num_frames} could not be decoded (truncated or corrupt tail): "
             f"{len(swaps)} sampled frame(s) replaced by the last decodable one {swaps}")  # fmt: skip
-    if index.path not in _STAND_IN_LOGGED:
-        _STAND_IN_LOGGED.add(index.path)
-        logger.warning("%s: %s", index.path, note)
     return out, [note]
 
 
