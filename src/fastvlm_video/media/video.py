@@ -203,6 +203,15 @@ def read_media_index(path: str | Path, frames_fps: float = frame_folder.DEFAULT_
         return source.index
 
 
+def read_header_index(path: str | Path, frames_fps: float = frame_folder.DEFAULT_FRAMES_FPS) -> VideoIndex:
+    """A cheap index to count frames with (``budget``): a video file's header (``pyav_backend.read_header_index``,
+    ~1 ms), or a frame folder's listing (names, and its first frame's header)."""
+    path = str(path)
+    if is_frame_folder(path):
+        return frame_folder.read_index(path, frame_folder.folder_fps(path, frames_fps))
+    return pyav_backend.read_header_index(path)
+
+
 def _check_request(num_frames: int, frame_sampling: str, fps: float, max_frames: int, aspect: str) -> None:
     """Settings errors are ``ValueError``s raised before any file is opened (never blamed on the file)."""
     if frame_sampling not in sampling.FRAME_SAMPLING_MODES:
