@@ -110,6 +110,15 @@ def test_unusable_folders_are_media_errors_naming_the_folder(tmp_path):
         VideoConfig(frames_fps=0)
 
 
+def test_frames_of_different_sizes(tmp_path):
+    """At a model size each frame is resized alone; at full resolution (clean, load_video_frames) a clear error."""
+    folder = make_folder(tmp_path / "clip", n=3)
+    Image.fromarray(np.full((64, 40, 3), 99, np.uint8)).save(folder / "frame_1.png")
+    assert load_video_tensor(folder, num_frames=3, image_size=64).frames.shape == (3, 3, 64, 64)
+    with pytest.raises(MediaError, match=r"clip: frames of different sizes \(48x32, 40x64\)"):
+        load_video_tensor(folder, num_frames=3, image_size=None)
+
+
 def test_records_point_at_a_folder_with_either_key(tmp_path):
     make_folder(tmp_path / "media" / "clip", n=6)
     records = [

@@ -165,7 +165,7 @@ def load_video_tensor(
     indices, notes = _stand_in_for_missing(index, plan.indices, decoded)
     frames = [decoded[i] for i in indices]
     return VideoClip(
-        frames=_stack(frames, image_size),
+        frames=_stack(frames, image_size, path),
         indices=indices,
         timestamps=[round(index.timestamps[i], 6) for i in indices],
         num_source_frames=index.num_frames,
@@ -240,9 +240,13 @@ def _stand_in_for_missing(index: VideoIndex, planned: list[int], decoded: dict[i
     return out, [note]
 
 
-def _stack(frames: list[np.ndarray], image_size: int | None) -> torch.Tensor:
+def _stack(frames: list[np.ndarray], image_size: int | None, path: str = "") -> torch.Tensor:
     """(h, w, 3) frames -> (T, 3, S, S) uint8 on black squares, or (T, h, w, 3) when no size was asked."""
     if image_size is None:
+        sizes = sorted({f.shape[:2] for f in frames})
+        if len(sizes) > 1:  # a frame folder's images may differ; at a model size they are each resized
+            shown = ", ".join(f"{w}x{h}" for h, w in sizes[:3])
+            raise MediaError(path, f"frames of different sizes ({shown}) cannot be stacked at full resolution: give a frame size")
         return torch.from_numpy(np.stack(frames))
     tensor = torch.empty(len(frames), 3, image_size, image_size, dtype=torch.uint8)  # pads are zeroed per frame
     for slot, frame in zip(tensor, frames):
