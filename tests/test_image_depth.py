@@ -12,7 +12,6 @@ from fastvlm_video.data.chat import ChatEncoder
 from fastvlm_video.data.dataset import ConversationDataset
 from fastvlm_video.data.records import MediaRef, Message, Sample
 from fastvlm_video.media.image import load_image_tensor, to_rgb8
-from fastvlm_video.video_config import VideoConfig
 
 
 def picture(h=48, w=64) -> np.ndarray:

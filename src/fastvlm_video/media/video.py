@@ -10,18 +10,17 @@ from __future__ import annotations
 import bisect
 import importlib.util
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
-
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from ..errors import MediaError
-from . import animation, frame_folder, pyav_backend, sampling
+from . import animation, frame_folder, sampling
 from .files import check_media_file
 from .index import VideoIndex
 from .kinds import VIDEO_EXTENSIONS, is_frame_folder, is_video_file  # noqa: F401  (re-exported)
@@ -193,6 +192,8 @@ def open_frame_source(path: str, frames_fps: float = frame_folder.DEFAULT_FRAMES
         with animation.open_source(path) as source:
             yield source, False
         return
+    from . import pyav_backend  # imports av (FFmpeg) on first use, not when the CLI parses its flags
+
     with pyav_backend.open_source(path) as source:
         yield source, True
 
@@ -209,6 +210,8 @@ def read_header_index(path: str | Path, frames_fps: float = frame_folder.DEFAULT
     path = str(path)
     if is_frame_folder(path):
         return frame_folder.read_index(path, frame_folder.folder_fps(path, frames_fps))
+    from . import pyav_backend
+
     return pyav_backend.read_header_index(path)
 
 
