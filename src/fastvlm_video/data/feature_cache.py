@@ -37,7 +37,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from ..errors import ConfigError
 from ..video_config import VideoConfig
-from .dataset import LoadedMedia
+from .media_source import LoadedMedia
 from .frame_cache import ShardStore, ShardWriter, file_stamp, media_key, sample_media
 from .records import MediaRef, Sample
 

@@ -41,7 +41,7 @@ from PIL import Image
 
 from ..errors import ConfigError, MediaError
 from ..video_config import VideoConfig
-from .dataset import LoadedMedia, media_kind
+from .media_source import LoadedMedia, media_kind
 from .records import MediaRef, Sample
 
 logger = logging.getLogger(__name__)
