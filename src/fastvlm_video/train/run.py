@@ -175,11 +175,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     # Every media header probed: unusable training samples count against --max_skip_fraction now and are
     # never drawn; unusable validation samples are left out of the validation loss (never replaced).
     counter = SkipCounter(len(train_samples), max_fraction=data_args.max_skip_fraction, eval_size=len(val_samples))
-    train_samples, unusable = screen_media(train_samples, "training")
+    screen = screen_media if data_args.probe_media else (lambda samples, what: (samples, []))
+    train_samples, unusable = screen(train_samples, "training")
     check_unusable_share(unusable, counter.dataset_size, counter.allowed, data_args.max_skip_fraction)
     if not train_samples:
         raise ConfigError(f"{', '.join(map(str, data_args.data_path))}: no training sample has usable media (see the log)")
-    val_samples, val_unusable = screen_media(val_samples, "validation") if val_samples else ([], [])
+    val_samples, val_unusable = screen(val_samples, "validation")
     if val_unusable and not val_samples:
         raise ConfigError(f"{', '.join(map(str, data_args.validation_data_path))}: no validation sample has usable media "
                           "(see the log): fix them (`fastvlm-video check`) or drop --validation_data_path")  # fmt: skip
