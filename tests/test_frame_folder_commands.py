@@ -99,3 +99,12 @@ def test_predict_evaluate_and_serve_take_a_frame_folder(folder_data, tiny_model_
     assert resolved == clip.resolve()
     info = frame_previews(predictor, resolved)
     assert info["kind"] == "video" and info["num_frames"] == 3 and [f["t"] for f in info["frames"]] == [0.0, 0.75, 1.75]
+
+
+def test_the_start_up_probe_accepts_frame_folders(folder_data, tmp_path):
+    """The header probe reads a folder's listing, sidecar and first frame; a folder holding no image fails it."""
+    from fastvlm_video.data.media_probe import probe_file
+
+    assert probe_file(str(folder_data / "media" / "left"), "video") is None
+    (tmp_path / "empty").mkdir()
+    assert "holds no image" in probe_file(str(tmp_path / "empty"), "video")
