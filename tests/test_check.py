@@ -167,3 +167,21 @@ def test_training_logs_stand_in_frames_once_per_file_per_run(degraded, tokenizer
     lines = [r.getMessage() for r in caplog.records if "partial_copy.mp4" in r.getMessage()]
     assert len(lines) == 1 and lines[0].startswith("stand-in frames in ") and "could not be decoded" in lines[0]
     assert counter.state()["counts"] == {"stand_in": 1}
+
+
+def test_animations_and_frame_folders_count_as_videos(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    media = tmp_path / "media"
+    (media / "frames").mkdir(parents=True)
+    frames = [Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)) for i in range(4)]
+    frames[0].save(media / "spin.gif", save_all=True, append_images=frames[1:], duration=100)
+    for i, frame in enumerate(frames):
+        frame.save(media / "frames" / f"{i}.png")
+    frames[0].save(media / "still.png")
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps([rec("gif", "spin.gif"), rec("folder", "frames"), rec("png", "still.png")]))
+    report = run_check([train], media, VIDEO, progress=False)
+    assert report.ok and (report.media["videos"], report.media["images"]) == (2, 1)
+    assert report.media["codec"] == {"gif": 1, "frames": 1}
