@@ -32,13 +32,15 @@ USED_NOTE_VERBS = {"truncated": "truncated", "stand_in": "stand-in frames in"}  
 
 
 def _note_key(note: Skip) -> str:
-    """A used sample's notes are logged once per run each: by sample, and by kind past the first (truncation)."""
-    return note.where if note.kind == "truncated" else f"{note.where} [{note.kind}]"
+    """Notes on used samples are logged once per run: a truncation once per sample, a media note (its
+    reason names the file) once per file and note, however many samples share the file."""
+    return note.where if note.kind == "truncated" else f"{note.kind}: {note.reason}"
 
 
 class SkipCounter:
     """Counts samples used, skipped (broken media, too long) and truncated or given stand-in frames (a
-    truncated clip); logs each sample once per run, whichever worker process decoded it and however often.
+    truncated clip); logs each once per run (stand-ins once per file), whichever worker process decoded
+    it and however often.
 
     The run stops when more distinct samples proved unusable than ``max_fraction`` of the dataset
     (at least one is always tolerated; ``max_fraction=0`` stops at the first): a rule on the data,
