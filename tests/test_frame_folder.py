@@ -157,3 +157,15 @@ def test_frame_cache_keys_on_the_listing(tmp_path):
     assert media_key(ref, other) != media_key(ref, VIDEO)
     video_ref = MediaRef(str(tmp_path / "x.mp4"), "video")
     assert media_key(video_ref, other) == media_key(video_ref, VIDEO) and "frames_fps" not in media_key(video_ref, VIDEO)
+
+
+def test_media_type_by_name_then_by_disk(tmp_path):
+    from fastvlm_video.media.kinds import media_type
+
+    odd = make_folder(tmp_path / "shots.jpg", n=3)  # a folder named like an image
+    plain = make_folder(tmp_path / "shots", n=3)
+    assert media_type(tmp_path / "clip.MP4") == "video" and media_type(tmp_path / "a.png") == "image"  # by name: no stat
+    assert media_type(plain) == "video" and media_type(tmp_path / "missing") == "image"
+    ref = MediaRef(str(odd), media_type(odd))
+    assert ref.kind == "image" and media_kind(ref) == "video"  # decoding looks at the disk again
+    assert load_media_item(ref, VIDEO).frames.shape == (4, 3, 64, 64)

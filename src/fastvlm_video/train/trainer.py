@@ -67,11 +67,14 @@ class SkipCounter:
     def update(self, used: int, skipped: list[Skip], truncated: list[Skip] = ()) -> None:
         self.used += used
         self.skipped_draws += len(skipped)
-        for seen, notes, verb in ((self.skipped, skipped, "skipping"), (self.truncated, truncated, None)):
-            for note in notes:
-                if _note_key(note) not in seen:
-                    seen[_note_key(note)] = note
-                    logger.warning("%s %s: %s", verb or USED_NOTE_VERBS.get(note.kind, note.kind), note.where, note.reason)
+        for note in skipped:
+            if note.where not in self.skipped:
+                self.skipped[note.where] = note
+                logger.warning("skipping %s: %s", note.where, note.reason)
+        for note in truncated:
+            if _note_key(note) not in self.truncated:
+                self.truncated[_note_key(note)] = note
+                logger.warning("%s %s: %s", USED_NOTE_VERBS.get(note.kind, note.kind), note.where, note.reason)
         if len(self.skipped) > self.allowed:
             last = next(reversed(self.skipped.values()))
             raise TooManySkippedSamples(
