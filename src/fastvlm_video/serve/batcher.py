@@ -21,6 +21,7 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -78,8 +79,8 @@ class Job:
 class _BatchStreamer(BaseStreamer):
     """Splits each generated step (one token per row) into the rows' jobs, as text pieces."""
 
-    def __init__(self, jobs: Sequence[Job], tokenizer, end_id: int):
-        self.jobs, self.tokenizer, self.end_id = jobs, tokenizer, end_id
+    def __init__(self, jobs: Sequence[Job], tokenizer, end_id: int, on_finish=lambda job: None):
+        self.jobs, self.tokenizer, self.end_id, self.on_finish = jobs, tokenizer, end_id, on_finish
         self.ids: list[list[int]] = [[] for _ in jobs]
         self.sent = [0] * len(jobs)  # characters of each row's text already sent
         self.done = [False] * len(jobs)
@@ -119,6 +120,7 @@ class _BatchStreamer(BaseStreamer):
         self.done[row] = True
         self.jobs[row].finish_reason = reason
         self.jobs[row].pieces.put(END)
+        self.on_finish(self.jobs[row])
 
     def end(self) -> None:
         for row in range(len(self.jobs)):
@@ -151,6 +153,7 @@ class Batcher:
         self._batch_seconds = 1.0  # a running estimate of one batch's time, for Retry-After
         self._stop = False
         self.batches: list[int] = []  # sizes of the batches run (for tests and logs)
+        self.finished: deque[tuple[str, int]] = deque(maxlen=1000)  # (finish reason, tokens) of recent requests
         self._thread = threading.Thread(target=self._run, name="fastvlm-batcher", daemon=True)
         self._thread.start()
 
@@ -204,6 +207,7 @@ class Batcher:
                 if reason:  # gave up or timed out while waiting
                     job.finish_reason = reason
                     job.pieces.put(END)
+                    self._record(job)
                 else:
                     live.append(job)
             if not live:
@@ -218,11 +222,14 @@ class Batcher:
             self.batches.append(len(live))
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * (time.monotonic() - started)
 
+    def _record(self, job: Job) -> None:
+        self.finished.append((job.finish_reason, job.new_tokens))
+
     @torch.inference_mode()
     def _generate(self, jobs: list[Job]) -> None:
         predictor = self.predictor
         inputs = predictor._inputs([job.prompt for job in jobs])
-        streamer = _BatchStreamer(jobs, predictor.tokenizer, predictor.encoder.im_end_id)
+        streamer = _BatchStreamer(jobs, predictor.tokenizer, predictor.encoder.im_end_id, self._record)
         predictor.model.generate(
             **inputs,
             max_new_tokens=max(job.max_new_tokens for job in jobs),
