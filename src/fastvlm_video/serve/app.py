@@ -20,6 +20,7 @@ import base64
 import hmac
 import io
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -124,7 +125,8 @@ def create_app(predictor: Predictor, media_folder: str | Path, upload_folder: st
     def videos(q: str = "", limit: int = 500):
         listing = store.listing(query=q, limit=max(1, min(limit, 5000)))
         return {"folder": store.allowed.name, **listing, "max_upload_mb": max_upload_bytes / 2**20,
-                "num_frames": predictor.video.num_frames, "auth": bool(api_key)}  # fmt: skip
+                "num_frames": predictor.video.num_frames, "image_size": predictor.video.image_size,
+                "auth": bool(api_key)}  # fmt: skip
 
     @app.post("/api/upload")
     async def upload(request: Request, name: str = ""):
@@ -155,12 +157,16 @@ def create_app(predictor: Predictor, media_folder: str | Path, upload_folder: st
         deadline = time.monotonic() + request_timeout
         body = await json_body(request)
         batcher.admit()  # full -> 429 before any decoding
+        req = None
         try:
             req = parse_request(body, store)
             prompt = await run_in_threadpool(predictor.prepare, req.messages, req.media)  # media errors -> 400 here
         except BaseException:
             batcher.release()
             raise
+        finally:
+            for folder in req.temporary if req else ():  # a live window's frames: read once, then gone
+                shutil.rmtree(folder, ignore_errors=True)
         job = batcher.submit(Job(prompt, req.max_new_tokens, req.gen_kwargs, deadline, pieces=_LoopQueue()))
         if req.stream:
             return StreamingResponse(stream_events(req, job), media_type="text/event-stream")

@@ -11,6 +11,7 @@ import base64
 import binascii
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -116,8 +117,30 @@ class MediaStore:
         self._write(self.uploads / name, chunks)
         return f"upload://{name}"
 
+    def save_frames(self, frames: object, fps: object, max_frames: int = 64) -> Path:
+        """A live window: base64 image data URLs -> a frame folder (a video, ``fps.txt`` giving its times)."""
+        if not isinstance(frames, list) or not 0 < len(frames) <= max_frames or not all(isinstance(f, str) for f in frames):
+            raise RequestError(f"'frames' must be a list of 1..{max_frames} image data: URLs")
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 240:
+            raise RequestError("'fps' must be a number in (0, 240]: the frames' rate")
+        folder = self.uploads / f"frames-{uuid.uuid4().hex}"
+        folder.mkdir()
+        try:
+            for i, url in enumerate(frames):
+                path = self.save_data_url(url)
+                if path.suffix not in IMAGE_EXTENSIONS:
+                    raise RequestError(f"frames[{i}] is not an image data: URL")
+                path.rename(folder / f"frame_{i:04d}{path.suffix}")
+            (folder / "fps.txt").write_text(f"{float(fps)!r}\n")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return folder
+
     def save_data_url(self, url: str) -> Path:
         match = _DATA_URL.match(url)
+        if match is None:
+            raise RequestError("expected a base64 data: URL (data:TYPE;base64,...)")
         suffix = MIME_EXTENSIONS.get((match.group("mime") or "").lower())
         if suffix is None:
             raise RequestError(f"data URL type {match.group('mime')!r}: use one of {sorted(MIME_EXTENSIONS)}")
