@@ -40,6 +40,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--request_timeout", type=float, default=300.0, help="seconds a request may take in all")
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
+    parser.add_argument("--frames_fps", type=float, help="frames per second of a folder of frames without fps.txt (default: the checkpoint's, 1)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
 
 
@@ -67,7 +68,8 @@ def run(args) -> int:
         logging.getLogger(__name__).warning("binding to %s without a key: anyone who reaches it can use the model", args.host)
     if min(args.max_batch, args.max_queue) < 1 or args.request_timeout <= 0:
         raise ConfigError("--max_batch and --max_queue must be at least 1, --request_timeout positive")
-    predictor = load(args.model, device=args.device, num_frames=args.num_frames, frame_sampling=args.frame_sampling)
+    predictor = load(args.model, device=args.device, num_frames=args.num_frames, frame_sampling=args.frame_sampling,
+                     frames_fps=args.frames_fps)
     with tempfile.TemporaryDirectory(prefix="fastvlm-serve-") as tmp:
         app = create_app(predictor, args.media_folder, args.upload_folder or tmp, int(args.max_upload_mb * 2**20),
                          Path(args.model).name, api_key=args.api_key, max_batch=args.max_batch, max_queue=args.max_queue,

@@ -100,6 +100,8 @@ class MediaStore:
             path = Path(rel) if Path(rel).is_absolute() else root / rel
             if not _inside(root, path):
                 raise RequestError(f"{shown} is outside the allowed folder", status=403, code="forbidden_path")
+            if path.is_dir() and path != root:
+                return path  # a folder of frames is a video (media/frame_folder.py)
             if not path.is_file():
                 raise RequestError(f"{shown}: no such file in the allowed folder", status=404, code="not_found")
         except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...

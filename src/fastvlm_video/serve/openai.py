@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..constants import IMAGE_TOKEN
 from ..data.records import MediaRef, Message
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 from .media import MediaStore, RequestError
 
 ROLES = ("system", "user", "assistant")
@@ -88,7 +88,7 @@ def _parse(body: object, store: MediaStore, max_tokens_cap: int, temporary: list
                     media.append(MediaRef(str(path), "video"))
                 else:
                     path = store.resolve(_url_of(part, kind))
-                    media.append(MediaRef(str(path), "video" if is_video_file(path) else "image"))
+                    media.append(MediaRef(str(path), media_type(path)))
                 text.append(f"{IMAGE_TOKEN}\n")
             else:
                 raise RequestError(f"messages[{i}]: unsupported content part {part!r:.80}")
