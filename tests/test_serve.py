@@ -382,3 +382,72 @@ def test_serve_refuses_a_network_address_without_a_key_before_loading(tiny_model
                  "--host", "0.0.0.0"]) == 1  # fmt: skip
     err = capsys.readouterr().err
     assert "--api_key" in err and "--insecure" in err
+
+
+# --- live camera -------------------------------------------------------------------------------------------------
+
+
+def write_y4m(path, frames: np.ndarray, fps: int) -> None:
+    """A raw YUV4MPEG2 clip (Chromium's fake camera plays it in a loop)."""
+    import av
+
+    with av.open(str(path), "w", format="yuv4mpegpipe") as container:
+        stream = container.add_stream("rawvideo", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")))
+        container.mux(stream.encode())
+
+
+def test_video_frames_parts_answer_like_the_same_frames_as_a_folder(server, predictor, folders, tmp_path):
+    from PIL import Image
+
+    frames = moving_square_frames("left", np.random.default_rng(7), num_frames=4)
+    urls, folder = [], tmp_path / "window"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        buffer = __import__("io").BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG")
+        (folder / f"{i}.png").write_bytes(buffer.getvalue())
+        urls.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
+    (folder / "fps.txt").write_text("2")
+    content = [{"type": "video_frames", "video_frames": {"frames": urls, "fps": 2}}, {"type": "text", "text": QUESTION}]
+    body = {"max_tokens": 6, "messages": [{"role": "user", "content": content}]}
+    response = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == predictor.ask(folder, QUESTION, max_new_tokens=6)
+    assert not [p for p in (folders / "uploads").iterdir() if p.name.startswith("frames-")]  # read once, then removed
+    bad = {"messages": [{"role": "user", "content": [{"type": "video_frames", "video_frames": {"frames": urls, "fps": 0}}]}]}
+    assert httpx.post(f"{server}/v1/chat/completions", json=bad, timeout=60).status_code == 400
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+def test_live_mode_answers_about_a_fake_camera_in_a_real_browser(server, folders, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the browser driver) is not installed")
+    frames = np.repeat(np.repeat(moving_square_frames("up", np.random.default_rng(1), num_frames=16), 2, 1), 2, 2)
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, frames, fps=8)
+    sent = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"])  # fmt: skip
+        page = browser.new_page()
+        page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/chat/completions") else None)
+        page.goto(server)
+        page.wait_for_function("document.getElementById('live-frames').value === '3'")  # the model's frame count
+        page.fill("#live-window", "1.5")
+        page.fill("#live-every", "1")
+        page.click("#live")
+        page.wait_for_function("document.querySelectorAll('.live-answer[data-ttft-ms]').length >= 2", timeout=120_000)
+        page.click("#live")  # stop
+        first = page.locator(".live-answer[data-ttft-ms]").last  # answers are listed newest first
+        shown = [img.get_attribute("src") for img in first.locator("img").all()]
+        answer, ttft = first.locator(".text").text_content(), float(first.get_attribute("data-ttft-ms"))
+        assert "first token" in first.locator(".meta").inner_text() and page.inner_text("#live-error") == ""
+        browser.close()
+    window = sent[0]["messages"][0]["content"][0]["video_frames"]
+    assert window["frames"] == shown and len(shown) == 3 and window["fps"] == 2  # frames and answer shown together
+    assert ttft > 0
+    again = {"max_tokens": 256, "messages": sent[0]["messages"]}  # the same window through the API
+    assert httpx.post(f"{server}/v1/chat/completions", json=again, timeout=60).json()["choices"][0]["message"]["content"] == answer
