@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, MediaError, TooManySkippedSamples
 from ..media.animation import is_animated_image
 from ..media.image import load_image_tensor
+from ..media.kinds import is_frame_folder
 from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
 from .chat import ChatEncoder, SampleTooLong
@@ -43,8 +44,9 @@ class Skip:
 
 
 def media_kind(ref: MediaRef) -> str:
-    """How a media item is sampled: "video" for a video or an animated image (GIF/WebP/PNG), else "image"."""
-    return "video" if ref.kind == "video" or is_animated_image(ref.path) else "image"
+    """How a media item is sampled: "video" for a video, a folder of frames or an animated image
+    (GIF/WebP/PNG), else "image"."""
+    return "video" if ref.kind == "video" or is_frame_folder(ref.path) or is_animated_image(ref.path) else "image"
 
 
 @dataclass
@@ -60,6 +62,7 @@ class LoadedMedia:
     window: tuple[float, float] | None = None
     features: torch.Tensor | None = None
     slot: dict | None = None
+    notes: list[str] = field(default_factory=list)  # degradations of decoded frames (stand-ins for a truncated tail)
 
     @property
     def num_frames(self) -> int:
@@ -80,7 +83,7 @@ def load_media_item(
         item = cached
     elif media_kind(ref) == "video":
         clip = load_video_tensor(ref.path, **video.decode_kwargs(), start=ref.start, end=ref.end)
-        item = LoadedMedia(clip.frames, clip.timestamps, clip.window)
+        item = LoadedMedia(clip.frames, clip.timestamps, clip.window, notes=clip.notes)
     else:
         item = LoadedMedia(load_image_tensor(ref.path, video.image_size, video.aspect))
     item.slot = slot
