@@ -1,6 +1,6 @@
 """A header probe of every media file, cheap enough to run on a whole dataset before a model loads.
 
-What it catches: a missing, unreadable, non-regular or empty (0-byte) file; a video that FFmpeg cannot
+What it catches (files only; a folder is left to the decoder): a missing, unreadable, non-regular or empty (0-byte) file; a video that FFmpeg cannot
 open (no ``moov`` atom: a half-uploaded MP4, a text file named ``.mp4``) or that has no video stream
 (audio only); an image whose header PIL cannot identify. What it does not catch: a file whose header
 is intact but whose frames are not (a truncated tail with the index first): decoding finds those,
@@ -47,6 +47,8 @@ def default_cache_path() -> Path | None:
 
 def probe_file(path: str, kind: str) -> str | None:
     """``None`` when ``path``'s header is usable as a ``kind`` ("video" | "image"), else the reason."""
+    if os.path.isdir(path):  # a folder of frames (a video) or a mistake: decoding tells, as without the probe
+        return None
     try:
         check_media_file(path)
         if kind == "video":
