@@ -86,7 +86,8 @@ def sample_media(samples: Iterable[Sample], video: VideoConfig) -> dict[str, tup
 
 
 def file_stamp(path: str | Path) -> Stamp:
-    """(size, mtime in ns, content fingerprint) of a file, or ``None`` when it is missing or unreadable.
+    """(size, mtime in ns, content fingerprint) of a file, or ``None`` when it is missing or unreadable;
+    for a folder of frames, (total size, a fingerprint of every file's name, size and mtime): ``folder_stamp``.
 
     The fingerprint (``fingerprint``) is remembered per process while the file's size, mtime, ctime and
     inode stay the same, so a lookup costs one ``stat`` after the first; ctime changes with any write,

@@ -1,6 +1,8 @@
 """A header probe of every media file, cheap enough to run on a whole dataset before a model loads.
 
-What it catches: a missing, unreadable, non-regular or empty (0-byte) file; a video that FFmpeg cannot
+What it catches: a missing, unreadable, non-regular or empty (0-byte) file; a folder of frames
+(a video) holding no image, with an unusable ``fps.txt``/``meta.json`` or an unreadable first frame
+(its listing, sidecar and first frame's header are read, as decoding reads them); a video that FFmpeg cannot
 open (no ``moov`` atom: a half-uploaded MP4, a text file named ``.mp4``) or that has no video stream
 (audio only); an image whose header PIL cannot identify. What it does not catch: a file whose header
 is intact but whose frames are not (a truncated tail with the index first): decoding finds those,

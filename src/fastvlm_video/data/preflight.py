@@ -24,10 +24,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from ..errors import ConfigError, RecordError, TooManySkippedSamples
-from .dataset import Skip
-from .media_probe import probe_media
 from .records import Sample, load_samples
+
+if TYPE_CHECKING:
+    from .dataset import Skip
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,9 @@ def check_media_folder(
 def screen_media(samples: Sequence[Sample], what: str = "training", probe_cache: str | Path | None = "default") -> tuple[list[Sample], list[Skip]]:
     """Probe every media file's header (``media_probe``): (samples whose media all pass, one ``Skip`` per
     sample that has a failing file). The failures are logged once, here, ``LISTED`` at most by name."""
+    from .dataset import Skip  # torch and FFmpeg load only when media are probed (predict and check need neither here)
+    from .media_probe import probe_media
+
     failures = probe_media((ref for s in samples for ref in s.media), probe_cache)
     usable, unusable = [], []
     for sample in samples:
