@@ -95,6 +95,10 @@ def test_predict_evaluate_and_serve_take_a_frame_folder(folder_data, tiny_model_
     from fastvlm_video.serve.media import MediaStore
 
     store = MediaStore(folder_data / "media", tmp_path / "uploads", 1_000_000)
+    listed = store.listing()["videos"]
+    assert listed[:2] == ["left/", "right/"] and "left/img_1.jpg" in listed  # folders among the videos, first
+    assert store.listing("rig")["videos"][0] == "right/"
+    assert store.resolve("left/") == clip.resolve()
     resolved = store.resolve("left")
     assert resolved == clip.resolve()
     info = frame_previews(predictor, resolved)
