@@ -24,6 +24,8 @@ from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
 from .chat import ChatEncoder, SampleTooLong
 from .records import MediaRef, Message, Sample
+from .subtitles import SLOT as SUBTITLE_SLOT
+from .subtitles import fill_subtitles
 from .time_prompt import add_time_instructions
 
 if TYPE_CHECKING:
@@ -101,12 +103,15 @@ def load_sample_media(
     features: FeatureCache | None = None,
 ) -> tuple[list[LoadedMedia], list[Message]]:
     """What training, predict and evaluate all do with a sample's media: the per-sample visual budget
-    (``VideoConfig.for_sample``), decoding, and the time instruction when asked for."""
+    (``VideoConfig.for_sample``), decoding, the time instruction when asked for, and the subtitles at the
+    sampled frames where the prompt has a subtitle slot (``data/subtitles.py``)."""
     video = video.for_sample([media_kind(ref) for ref in media])
     loaded = [load_media_item(ref, video, cache, features) for ref in media]
     if video.time_instruction:
         times = [(m.timestamps, m.window) if m.timestamps is not None else None for m in loaded]
         messages = add_time_instructions(messages, times, video.frame_sampling)
+    if any(SUBTITLE_SLOT.search(m.content) for m in messages):  # e.g. Video-MME with subtitles
+        messages = fill_subtitles(messages, [m.timestamps for m in loaded])
     return loaded, list(messages)
 
 
