@@ -6,6 +6,8 @@
 2. A valid option letter standing alone at the start: ``B``, ``B.``, ``B)``, ``(B)``, ``[B]``, ``B:``,
    ``B,`` or ``B`` followed by white space and an upper-case/non-letter character (``B. the cat``).
    ``A man walks`` is *not* the letter A: a capital letter followed by a lower-case word is an article.
+   The whole answer being one lower-case valid letter (``c``, ``(c)``) is that letter; an answer phrase
+   followed by a capital letter anywhere (``Both A and B are wrong, the answer is C``) names it (the last one).
 3. The text equals one option's text (normalised: case, punctuation, articles), or contains exactly one
    option's text as a whole phrase.
 4. A bracketed letter ``(C)`` anywhere, then one single upper-case valid letter as its own word anywhere
@@ -93,6 +95,12 @@ def extract_choice(text: str | None, spec: ChoiceSpec) -> int | None:
         m = re.match(rf"^[(\[]?([{valid}])(?:[)\].:,]|$|\s+(?=[^a-z]|$))", body)
         if m:
             return valid.index(m.group(1))
+        m = re.fullmatch(rf"[(\[]?([{valid.lower()}])[)\].:]?", body)  # a lone lower-case letter: "c", "(c)"
+        if m:
+            return valid.index(m.group(1).upper())
+        named = re.findall(rf"(?i:answer|option|choice)\s*(?:is|:)\s*[(\[]?([{valid}])(?![\w'])", body)
+        if named:  # "..., so the answer is C": the last answer phrase names it
+            return valid.index(named[-1])
     norm = normalize_answer(body)
     exact = [i for i, o in enumerate(spec.options) if normalize_answer(o) == norm]
     if len(exact) == 1:
