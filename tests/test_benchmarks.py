@@ -119,7 +119,7 @@ SPEC = ChoiceSpec(["a man walks", "a dog runs", "nothing happens", "it rains"], 
     [
         ("B", 1), ("B.", 1), ("(B)", 1), ("[B]", 1), ("B) a dog runs", 1), ("B. a dog runs", 1), ("B: dog", 1),
         ("The best answer is C.", 2), ("Answer: (D) it rains", 3), ("best option: A", 0), ("  c  ", 2), ("(c)", 2),
-        ("Both A and B are wrong, the answer is C", 2), ("the answer is a dog", 1),
+        ("Both A and B are wrong, the answer is C", 2), ("the answer is a dog", None),
         ("A man walks", 0),  # the article is not the letter A; the text names option A
         ("A dog runs.", 1),  # the article again: the text names option B
         ("a dog runs", 1), ("I think it is (C).", 2), ("I think C is right", 2), ("E", None), ("", None),
