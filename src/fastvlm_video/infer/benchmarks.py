@@ -6,22 +6,22 @@ task definitions (``lmms_eval/tasks/{mvbench,videomme,tempcompass}``):
 
 - ``mvbench``: one JSON list per task (``json/<task>.json`` in OpenGVLab/MVBench; the task is the file
   name), records ``{"video", "question", "candidates": [...], "answer": <candidate text>}``, some with
-  ``start``/``end`` seconds. ``--media_folder`` is MVBench's ``video/`` folder: a video is looked up there,
-  then in its task's source folder (``star/Charades_v1_480``, ``clevrer/video_validation``, ...: the
-  official data list; lmms-eval's pre-cut ``*_segment`` folders too, where start/end are not re-applied). Prompt (lmms-eval): ``Question:{q}\\nOption:\\n(A) ..\\n(B) ..\\n``
-  ``Answer with the option's letter from the given choices directly.``
+  ``start``/``end`` seconds (applied for MVBench's five bounded tasks only). ``--media_folder`` is MVBench's
+  ``video/`` folder: a video (or episodic_reasoning's folder of frames) is looked up there, then in its task's
+  source folder (``star/Charades_v1_480``, ``clevrer/video_validation``, ...: the official data list), then in
+  ``data0613/<folder>``, then in lmms-eval's pre-cut ``*_segment`` folders (start/end not re-applied).
 - ``videomme``: a JSON/JSONL/Parquet table (lmms-lab/Video-MME ``videomme/test-*.parquet``), records
   ``{"videoID", "question_id", "duration", "domain", "sub_category", "task_type", "question",``
-  ``"options": ["A. ..", ...], "answer": "C"}``; video ``<videoID>.mp4``. Prompt (Video-MME, no subtitles):
-  ``Select the best answer to the following multiple-choice question based on the video. Respond with``
-  ``only the letter (A, B, C, or D) of the correct option.\\n{q}\\n{options}\\nThe best answer is:``.
-- ``tempcompass``: the multi-choice table (lmms-lab/TempCompass ``multi-choice``), records
-  ``{"video_id", "question": "q\\nA. ..\\nB. ..", "answer": "B. ..", "dim"}``, or the original repository's
-  ``questions/multi-choice.json`` (``{video_id: {dim: [{"question", "answer"}]}}``); video
-  ``<video_id>.mp4``. Prompt (TempCompass): ``{question}\\nPlease directly give the best option:``.
+  ``"options": ["A. ..", ...], "answer": "C"}``; video ``<videoID>.mp4``; subtitles ``<videoID>.srt``.
+- ``tempcompass``: the four task types (multi-choice, yes_no, caption_matching, captioning) as the HF tables
+  (``{"video_id", "question", "answer", "dim"}``) or the original repository's ``questions/<type>.json``
+  (``{video_id: {dim: [{"question", "answer"}]}}``); video ``<video_id>.mp4``.
 
-Each record becomes a one-turn ``Sample`` (the video, the prompt, the answer letter as reference) and a
-``ChoiceSpec`` (the option texts, the right index, groups such as ``task`` and ``category``).
+Prompts: ``prompt_style="lmms-eval"`` (lmms-eval's current wording, the default) or ``"official"`` (the
+benchmark's own evaluation); the exact strings are the constants below and the table in docs/evaluation.md.
+Each record becomes a one-turn ``Sample`` (the video, the prompt, the answer as reference) and a
+``ChoiceSpec`` (the option texts, the right index or None when the record's answer is not an option: scored
+wrong, never a stop, groups such as ``task`` and ``category``, the rules' ``kind``).
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ def predict_batches(
             rows.append(row)
             spec = specs.get(sample.id)
             try:
-                prompt = predictor.prepare(messages, sample.media, answer_prefix=spec.answer_prefix if spec else "")
+                prefix = {"answer_prefix": spec.answer_prefix} if spec is not None and spec.answer_prefix else {}
+                prompt = predictor.prepare(messages, sample.media, **prefix)
             except MediaError as exc:
                 logger.warning("%s: %s", sample.where, exc)
                 row.update(prediction=None, error=str(exc), reason=exc.reason)
