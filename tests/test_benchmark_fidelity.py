@@ -11,7 +11,6 @@ from PIL import Image
 
 from fastvlm_video.cli import main
 from fastvlm_video.data.dataset import load_sample_media
-from fastvlm_video.data.records import MediaRef, Message
 from fastvlm_video.data.subtitles import read_srt, subtitles_at
 from fastvlm_video.demo.synthetic import moving_square_frames, write_video
 from fastvlm_video.errors import RecordError

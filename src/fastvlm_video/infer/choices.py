@@ -195,7 +195,6 @@ def read_choice(text: str | None, spec: ChoiceSpec, rule: str = "default") -> in
         return None if said is None else spec.options.index(said)
     if spec.kind == "tempcompass/caption_matching":
         return caption_matching_choice(text, spec.extra["question"])
-    letter = None
     if rule == "default" or spec.kind not in ("mvbench", "videomme", "tempcompass"):
         return extract_choice(text, spec)
     if spec.kind == "mvbench":
