@@ -28,6 +28,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
+    parser.add_argument("--frames_fps", type=float, help="frames per second of a folder of frames without fps.txt (default: the checkpoint's, 1)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
 
 
@@ -50,7 +51,7 @@ def run(args) -> int:
         raise ConfigError(f"--media_folder {args.media_folder!r} is not a folder")
     if args.host not in LOOPBACK:
         logging.getLogger(__name__).warning("binding to %s: anyone who reaches this address can use the model", args.host)
-    predictor = load(args.model, device=args.device, num_frames=args.num_frames, frame_sampling=args.frame_sampling)
+    predictor = load(args.model, device=args.device, num_frames=args.num_frames, frame_sampling=args.frame_sampling, frames_fps=args.frames_fps)
     with tempfile.TemporaryDirectory(prefix="fastvlm-serve-") as tmp:
         app = create_app(predictor, args.media_folder, args.upload_folder or tmp, int(args.max_upload_mb * 2**20), Path(args.model).name)
         print(f"serving {args.model} on http://{args.host}:{args.port}  (media folder {Path(args.media_folder).resolve()})")

@@ -3,7 +3,8 @@
 A sample that cannot be used (broken media, too long) is skipped: another is drawn in its place,
 and the skip travels with the batch (key ``skipped``) so the trainer logs it once and counts it in
 the main process, whatever the number of DataLoader workers. A sample whose tail was cut to
-``model_max_length`` is used, and reported the same way (key ``truncated``).
+``model_max_length`` is used, and reported the same way (key ``truncated``), as is one whose clip
+has a truncated tail that decoded frames stand in for (kind ``stand_in``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -20,6 +21,7 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, MediaError, TooManySkippedSamples
 from ..media.animation import is_animated_image
 from ..media.image import load_image_tensor
+from ..media.kinds import is_frame_folder
 from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
 from .chat import ChatEncoder, SampleTooLong
@@ -39,14 +41,15 @@ logger = logging.getLogger(__name__)
 class Skip:
     """Why one sample was not used."""
 
-    kind: str  # "media" | "too_long" (skipped) | "truncated" (used, its tail cut)
+    kind: str  # "media" | "too_long" (skipped) | "truncated" (used, its tail cut) | "stand_in" (used, frames stood in)
     where: str  # file, record index and id
     reason: str
 
 
 def media_kind(ref: MediaRef) -> str:
-    """How a media item is sampled: "video" for a video or an animated image (GIF/WebP/PNG), else "image"."""
-    return "video" if ref.kind == "video" or is_animated_image(ref.path) else "image"
+    """How a media item is sampled: "video" for a video, a folder of frames or an animated image
+    (GIF/WebP/PNG), else "image"."""
+    return "video" if ref.kind == "video" or is_frame_folder(ref.path) or is_animated_image(ref.path) else "image"
 
 
 @dataclass
@@ -62,6 +65,7 @@ class LoadedMedia:
     window: tuple[float, float] | None = None
     features: torch.Tensor | None = None
     slot: dict | None = None
+    notes: list[str] = field(default_factory=list)  # degradations of decoded frames (stand-ins for a truncated tail)
 
     @property
     def num_frames(self) -> int:
@@ -82,7 +86,7 @@ def load_media_item(
         item = cached
     elif media_kind(ref) == "video":
         clip = load_video_tensor(ref.path, **video.decode_kwargs(), start=ref.start, end=ref.end)
-        item = LoadedMedia(clip.frames, clip.timestamps, clip.window)
+        item = LoadedMedia(clip.frames, clip.timestamps, clip.window, notes=clip.notes)
     else:
         item = LoadedMedia(load_image_tensor(ref.path, video.image_size, video.aspect))
     item.slot = slot
@@ -151,7 +155,8 @@ class ConversationDataset(Dataset):
             "pixel_values": torch.cat([m.frames for m in loaded]) if loaded and self.feature_cache is None else None,
             "id": sample.id,
             "timestamps": [m.timestamps for m in loaded],
-            "truncated": [self._truncation(sample, encoded.truncated_from)] if encoded.truncated else [],
+            "truncated": ([self._truncation(sample, encoded.truncated_from)] if encoded.truncated else [])
+            + [Skip("stand_in", sample.where, f"{ref.path}: {note}") for ref, m in zip(sample.media, loaded) for note in m.notes],
         }
         if self.feature_cache is not None:
             item["media"] = loaded

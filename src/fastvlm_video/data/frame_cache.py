@@ -40,6 +40,8 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError, MediaError
+from ..media.frame_folder import folder_stamp
+from ..media.kinds import is_frame_folder
 from ..video_config import VideoConfig
 from .dataset import LoadedMedia, media_kind
 from .records import MediaRef, Sample
@@ -56,8 +58,12 @@ Stamp = tuple[int, int] | None  # (size, mtime_ns) of a media file; None when it
 
 def media_key(ref: MediaRef, video: VideoConfig) -> str:
     """What identifies one entry: the resolved file, the segment asked for and the decoding settings
-    (a sample's visual budget may give its videos fewer frames than the run's)."""
-    return json.dumps([str(Path(ref.path).resolve()), ref.kind, ref.start, ref.end, video.decode_kwargs()], sort_keys=True)
+    (a sample's visual budget may give its videos fewer frames than the run's). ``frames_fps`` times
+    only frame folders, so it keys only them (a file's key is the same as before the setting existed)."""
+    settings = video.decode_kwargs()
+    if not is_frame_folder(ref.path):
+        settings.pop("frames_fps")
+    return json.dumps([str(Path(ref.path).resolve()), ref.kind, ref.start, ref.end, settings], sort_keys=True)
 
 
 def sample_media(samples: Iterable[Sample], video: VideoConfig) -> dict[str, tuple[MediaRef, VideoConfig]]:
@@ -71,7 +77,10 @@ def sample_media(samples: Iterable[Sample], video: VideoConfig) -> dict[str, tup
 
 
 def file_stamp(path: str | Path) -> Stamp:
-    """(size, mtime in ns) of a file, or ``None`` when it is missing or unreadable."""
+    """(size, mtime in ns) of a file, or ``None`` when it is missing or unreadable; for a folder of
+    frames, (total size, a fingerprint of every file's name, size and mtime): see ``folder_stamp``."""
+    if is_frame_folder(path):
+        return folder_stamp(path)
     try:
         st = os.stat(path)
     except OSError:
@@ -106,7 +115,7 @@ def check_settings(directory: str | Path, built: dict, video: VideoConfig) -> No
     changed = {
         f.name: (built.get(f.name), wanted[f.name])
         for f in fields(VideoConfig)
-        if f.name not in PROMPT_ONLY and built.get(f.name) != wanted[f.name]
+        if f.name not in PROMPT_ONLY and built.get(f.name, f.default) != wanted[f.name]  # a field added later: its default
     }
     if changed:
         diff = ", ".join(f"{name}: cache {old!r} vs run {new!r}" for name, (old, new) in changed.items())

@@ -68,11 +68,13 @@ def check_media_folder(
     return samples, invalid
 
 
-def require_files(paths: Sequence[str | Path], what: str = "file") -> None:
-    """One line per missing file (with the closest name in its folder), all in one ``ConfigError``."""
+def require_files(paths: Sequence[str | Path], what: str = "file", folders: bool = False) -> None:
+    """One line per missing file (with the closest name in its folder), all in one ``ConfigError``.
+
+    ``folders``: a directory is accepted too (media, where a folder of frames is a video)."""
     lines = []
     for path in map(Path, paths):
-        if path.is_file():
+        if path.is_file() or (folders and path.is_dir()):
             continue
         reason = "is a directory" if path.is_dir() else "not found"
         lines.append(f"{what} {path}: {reason}{_close_name(path)}")

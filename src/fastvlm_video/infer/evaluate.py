@@ -210,6 +210,7 @@ def evaluate_checkpoint(
     skip_invalid: bool = False,
     num_frames: int | None = None,
     frame_sampling: str | None = None,
+    frames_fps: float | None = None,
     allow_outside_media_folder: bool = False,
     data_format: str = "auto",
     frame_cache: str | Path | None = None,
@@ -239,7 +240,7 @@ def evaluate_checkpoint(
     for exc in invalid:
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
-    predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling)
+    predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling, frames_fps=frames_fps)
     predictor.frame_cache = open_frame_cache(frame_cache, predictor.video, samples)
     settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
     if benchmark:

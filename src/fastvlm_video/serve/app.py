@@ -30,7 +30,7 @@ from ..data.dataset import load_sample_media
 from ..data.records import MediaRef
 from ..errors import FastVlmVideoError
 from ..infer.predictor import Predictor, Timings
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 from .media import MediaStore, RequestError
 from .openai import ChatRequest, chunk, completion, error_body, parse_request
 
@@ -43,7 +43,7 @@ def frame_previews(predictor: Predictor, path: Path) -> dict:
     """The frames ``predict`` would feed the model (same decode, sampling and resize), as JPEG data URIs."""
     from PIL import Image
 
-    kind = "video" if is_video_file(path) else "image"
+    kind = media_type(path)
     [item], _ = load_sample_media([], [MediaRef(str(path), kind)], predictor.video)  # as predict: visual budget included
     frames, timestamps = item.frames, item.timestamps
     out = []

@@ -79,6 +79,8 @@ class MediaStore:
         path = Path(rel) if Path(rel).is_absolute() else root / rel
         if not _inside(root, path):
             raise RequestError(f"{ref!r} is outside the allowed folder", status=403, code="forbidden_path")
+        if path.is_dir() and path != root:
+            return path  # a folder of frames is a video (media/frame_folder.py)
         if not path.is_file():
             raise RequestError(f"{ref!r}: no such file in the allowed folder", status=404, code="not_found")
         if not is_media_name(path.name):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..constants import IMAGE_TOKEN
 from ..data.records import MediaRef, Message
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 from .media import MediaStore, RequestError
 
 ROLES = ("system", "user", "assistant")
@@ -65,7 +65,7 @@ def parse_request(body: object, store: MediaStore, max_tokens_cap: int = 4096) -
                 if message["role"] != "user":
                     raise RequestError(f"messages[{i}]: media may only be sent in user messages")
                 path = store.resolve(_url_of(part, kind))
-                media.append(MediaRef(str(path), "video" if is_video_file(path) else "image"))
+                media.append(MediaRef(str(path), media_type(path)))
                 text.append(f"{IMAGE_TOKEN}\n")
             else:
                 raise RequestError(f"messages[{i}]: unsupported content part {part!r:.80}")
