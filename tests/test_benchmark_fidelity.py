@@ -53,6 +53,9 @@ def mvbench(tmp_path_factory):
         {"video": "EDXBD.mp4", "question": "What did the person do?", "candidates": ["Ate.", "Sat."], "answer": "Sat.",
          "start": 0.25, "end": 1.25},
     ]))  # fmt: skip
+    (js / "fine_grained_action.json").write_text(json.dumps([  # its clip was never downloaded: a media error
+        {"video": "validation/punting/missing.mp4", "question": Q, "candidates": ["left", "up"], "answer": "left"},
+    ]))  # fmt: skip
     (js / "episodic_reasoning.json").write_text(json.dumps([
         {"video": "castle_s01e01_seg02_clip_00", "question": "Where?", "candidates": ["a", "b", "c", "d", "e"], "answer": "e",
          "start": 0.0, "end": 1.5},
@@ -250,23 +253,24 @@ def run_eval(model, data, media, out, *extra):
 
 def test_mvbench_layout_evaluates_with_every_unscored_question_explained(tiny_model_dir, mvbench, tmp_path, capsys):
     rows, metrics, html = run_eval(tiny_model_dir, mvbench / "json", mvbench / "video", tmp_path / "out", "--answer_rule", "lmms-eval")
-    assert metrics["num_samples"] == 6 and metrics["settings"]["answer_rule"] == "lmms-eval"
-    assert metrics["settings"]["prompt_style"] == "lmms-eval"
+    assert metrics["num_samples"] == 7 and metrics["settings"]["answer_rule"] == "lmms-eval"
+    assert metrics["settings"]["prompt_style"] == "lmms-eval" and metrics["settings"]["frames_fps"] == 3.0  # TVQA frames
+    episodic = next(r for r in rows if r["id"] == "episodic_reasoning/0")  # a folder of frames is a video
+    assert not episodic.get("error") and episodic["timestamps"][0][-1] <= 1.5 and episodic["choice"] in (None, *"ABCDE")
     unscored = [r for r in rows if r.get("error") or r.get("unscored")]
-    for row in unscored:  # only a frame folder the media loader cannot read yet, and it says why
-        assert row["id"] == "episodic_reasoning/0" and row["reason"]
-    assert metrics["num_unscored"] == len(unscored) and sum(metrics["unscored"].values()) == len(unscored)
+    assert [r["id"] for r in unscored] == ["fine_grained_action/0"] and unscored[0]["reason"] == "file not found"
+    assert metrics["num_unscored"] == 1 and metrics["unscored"] == {"media error: file not found": 1}
     tasks = metrics["by_group"]["task"]
-    assert sum(t["num"] + t["unscored"] for t in tasks.values()) == 6
+    assert tasks["fine_grained_action"] == {"accuracy": None, "correct": 0, "num": 0, "unscored": 1,
+                                            "unscored_reasons": {"media error: file not found": 1}}  # fmt: skip
     assert tasks["moving_direction"]["num"] == 4  # the row whose answer is no candidate is scored (wrong)
     assert [p["id"] for p in metrics["problems"]] == ["moving_direction/2"]
     assert not next(r for r in rows if r["id"] == "moving_direction/2")["exact_match"]
-    covers = metrics["task_mean_covers"]
-    assert covers["of"] == 3 and covers["tasks"] == 3 - len(unscored) and covers["missing"] == [r["id"].split("/")[0] for r in unscored]
+    assert metrics["task_mean_covers"] == {"tasks": 3, "of": 4, "missing": ["fine_grained_action"]}
+    assert metrics["task_mean_accuracy"] == pytest.approx(sum(t["accuracy"] for t in tasks.values() if t["num"]) / 3)
     out = capsys.readouterr().out
-    assert f"covers {covers['tasks']} of 3 tasks" in out and "not scored (why)" in html
-    if unscored:
-        assert "no scored question: episodic_reasoning" in out and "over 2 of 3 tasks" in html
+    assert "covers 3 of 4 tasks (no scored question: fine_grained_action)" in out and "1 x media error: file not found" in out
+    assert "not scored (why)" in html and "over 3 of 4 tasks" in html and "1 × media error: file not found" in html
 
 
 def test_mvbench_official_style_starts_the_reply(tiny_model_dir, mvbench, tmp_path):

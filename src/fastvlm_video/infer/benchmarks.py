@@ -98,6 +98,7 @@ MVBENCH_FOLDERS: dict[str, tuple[tuple[str, bool], ...]] = {
     "egocentric_navigation": (("vlnqa", False),),
     "episodic_reasoning": (("tvqa/frames_fps3_hq", False), ("tvqa/video_fps3_hq_segment", True)),  # frame folders, then clips
 }
+MVBENCH_FRAMES_FPS = 3.0  # tvqa/frames_fps3_hq: episodic_reasoning's frame folders (no fps.txt in them)
 # MVBench's own evaluation applies start/end only for these tasks (its data list's "bound").
 MVBENCH_BOUNDED = frozenset({"action_sequence", "action_prediction", "object_interaction", "action_localization", "episodic_reasoning"})
 

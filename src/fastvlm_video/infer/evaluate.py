@@ -20,7 +20,7 @@ from ..data.preflight import preflight
 from ..data.records import Sample
 from ..errors import ConfigError, MediaError
 from .answer_rules import RULES
-from .benchmarks import class_specs, is_benchmark, load_benchmark, reference_specs
+from .benchmarks import MVBENCH_FRAMES_FPS, class_specs, is_benchmark, load_benchmark, reference_specs
 from .choices import NORMS, ChoiceSpec, judge, load_judge, reply_text, score_choices
 from .metrics import exact_match, summarize
 from .predictions import FRAMES, METRICS, PREDICTIONS, append_rows, read_json, read_rows, write_json
@@ -240,6 +240,8 @@ def evaluate_checkpoint(
     for exc in invalid:
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
+    if frames_fps is None and any(spec.kind == "mvbench" for spec in specs.values()):
+        frames_fps = MVBENCH_FRAMES_FPS  # episodic_reasoning's frame folders (TVQA frames at 3 fps, no fps.txt)
     predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling, frames_fps=frames_fps)
     predictor.frame_cache = open_frame_cache(frame_cache, predictor.video, samples)
     settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
