@@ -240,6 +240,9 @@ def test_lmms_eval_rule_details():
     assert rules.tempcompass_choice_letter("B) up", "B. up") == "B" and rules.tempcompass_choice_letter("up", "B. up") is None
     assert rules.captioning_rating("Reasoning: it says left.\nAnswer: A. left", "A. left")
     assert not rules.captioning_rating("Answer: A. left or B. up", "A. left")
+    spec = ChoiceSpec(["x", "y"], 0, kind="mvbench")
+    assert judge({"id": "e", "prediction": ""}, spec, rule="lmms-eval")["unscored"].startswith("an empty answer")
+    assert "unscored" not in judge({"id": "e", "prediction": ""}, spec)  # our rule: empty is unparsed, wrong
     assert rules.judge_rating("Correct.") is True and rules.judge_rating("Incorrect") is False and rules.judge_rating("?") is None
 
 

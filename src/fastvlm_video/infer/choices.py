@@ -213,6 +213,7 @@ def reply_text(spec: ChoiceSpec | None, generated: str) -> str:
     return "(" + generated
 
 
+EMPTY_MVBENCH = "an empty answer (lmms-eval's MVBench leaves it out of the average)"
 NO_JUDGE = "TempCompass captioning is scored by an LLM judge: pass --judge module:function"
 
 
@@ -236,6 +237,8 @@ def judge(row: dict, spec: ChoiceSpec, scores: ChoiceScores | None = None, norm:
         row["prediction"] = spec.labels[index]
     else:
         index = read_choice(row.get("prediction"), spec, rule)
+        if rule == "lmms-eval" and spec.kind == "mvbench" and row.get("prediction") == "":
+            row["unscored"] = EMPTY_MVBENCH  # lmms-eval's MVBench average leaves empty answers out
     row["choice"] = None if index is None else spec.labels[index] if index < len(spec.labels) else LETTERS[index]
     row["exact_match"] = index is not None and index == spec.answer
     if index is None and llm_judge is not None and spec.kind.startswith("tempcompass") and row.get("prediction") is not None:
