@@ -150,6 +150,12 @@ def test_videomme_parquet_with_subtitles_at_the_sampled_frames(tmp_path, tiny_mo
     shown = subtitles_at(cues, times)
     assert shown and "never shown" not in shown
     assert messages[0].content.startswith("<image>\nThis video's subtitles are listed below:\n" + "\n".join(shown) + f"\n{PRE.format('')}")
+    # end to end: read from Parquet, every question scored, the report shows the subtitles the model saw
+    rows, metrics, _ = run_eval(tiny_model_dir, data, root / "data", tmp_path / "out", "--subtitles", str(root / "subtitle"))
+    assert metrics["num_scored"] == 2 and metrics["num_unscored"] == 0 and metrics["settings"]["subtitles"] == str(root / "subtitle")
+    first = next(r for r in rows if r["id"] == "001-1")
+    expected = "\n".join(subtitles_at(cues, first["timestamps"][0]))
+    assert first["question"].startswith(f"<image>\nThis video's subtitles are listed below: \n{expected}\n") and "<subtitles:" not in first["question"]
 
 
 def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):

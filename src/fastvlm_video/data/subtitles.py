@@ -76,3 +76,8 @@ def fill_subtitles(messages: Sequence[Message], timestamps: Sequence[Sequence[fl
             message = Message(message.role, SLOT.sub(lambda m: "\n".join(subtitles_at(read_srt(m.group(1)), times)), message.content))
         out.append(message)
     return out
+
+
+def filled_text(text: str, timestamps: Sequence[Sequence[float] | None]) -> str:
+    """``text`` with its subtitle slots filled as ``fill_subtitles`` does (for showing the prompt the model saw)."""
+    return fill_subtitles([Message("user", text)], timestamps)[0].content if SLOT.search(text) else text

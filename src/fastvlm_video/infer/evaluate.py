@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ..data.frame_cache import open_frame_cache
 from ..data.preflight import preflight
 from ..data.records import Sample
+from ..data.subtitles import filled_text
 from ..errors import ConfigError, MediaError
 from .answer_rules import RULES
 from .benchmarks import MVBENCH_FRAMES_FPS, class_specs, is_benchmark, load_benchmark, reference_specs
@@ -82,6 +83,7 @@ def predict_batches(
                     row["groups"] = spec.groups  # counted per task as unscored
                 continue
             row["timestamps"] = prompt.timestamps
+            row["question"] = filled_text(row["question"], prompt.timestamps)  # Video-MME subtitles as the model saw them
             if frames_dir is not None and prompt.pixel_values is not None:
                 row["frames"] = save_strip(prompt.pixel_values, frames_dir, sample.id)
             pending.append((row, prompt))
