@@ -202,6 +202,32 @@ def test_tempcompass_questions_folder_reads_all_four_task_files(tempcompass):
     assert cap.extra["mc_question"].startswith("Where does it move?") and cap.extra["mc_answer"] == "A. left"
 
 
+def test_tempcompass_hugging_face_layout_folder_of_type_folders(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = {"multi-choice": {"video_id": "v", "dim": "speed", "question": "How fast?\nA. slow\nB. fast", "answer": "B. fast"},
+            "yes_no": {"video_id": "v", "dim": "speed", "question": "Is it fast?", "answer": "yes"},
+            "captioning": {"video_id": "v", "dim": "speed", "question": "Describe.\nGenerated Caption:", "answer": "B. fast",
+                           "mc_question": "How fast?\nA. slow\nB. fast", "mc_answer": "B. fast"}}  # fmt: skip
+    for name, row in rows.items():
+        (tmp_path / name).mkdir()
+        pq.write_table(pa.Table.from_pylist([row]), tmp_path / name / "test-00000-of-00001.parquet")
+    samples, specs = load_benchmark(tmp_path, tmp_path)
+    assert sorted(spec.groups["type"] for spec in specs.values()) == ["captioning", "multi-choice", "yes_no"]
+    assert next(s for s in specs.values() if s.kind == "tempcompass/captioning").extra["mc_answer"] == "B. fast"
+
+
+def test_a_judge_that_cannot_be_imported_is_a_clear_error():
+    from fastvlm_video.errors import ConfigError
+    from fastvlm_video.infer.choices import load_judge
+
+    with pytest.raises(ConfigError, match="module:function"):
+        load_judge("nocolon")
+    with pytest.raises(ConfigError, match="cannot import it"):
+        load_judge("no_such_module_here:judge")
+
+
 def test_tempcompass_yes_no_and_caption_matching_published_rules():
     yes_no = ChoiceSpec(["yes", "no"], 0, lettered=False, kind="tempcompass/yes_no")
     assert [read_choice(t, yes_no) for t in ("Yes.", "yes, it is", "No", "Nope", "It is yes", "")] == [0, 0, 1, 1, None, None]

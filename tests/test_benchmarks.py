@@ -72,7 +72,7 @@ def test_each_published_layout_reads_into_prompts_and_answers(bench):
         "Where does it go?\nA. left\nB. right\nC. up\nD. down\n\nAnswer with the option's letter from the given choices directly.")
     assert samples[1].messages[0].content.startswith("<image>\nSelect the best answer to the following multiple-choice question")
     assert specs["001-1"].options == ["left", "right", "up", "down"] and specs["001-1"].answer == 2
-    assert specs["001-2"].groups == {"task": "Counting Problem", "category": "Knowledge", "duration": "short"}
+    assert specs["001-2"].groups == {"task": "Counting Problem", "category": "Knowledge", "duration": "short", "sub_category": "Astronomy"}
     assert samples[0].media[0].path.endswith("videos/left.mp4")
 
     samples, specs = load_benchmark(bench / "tempcompass.json", bench / "videos")

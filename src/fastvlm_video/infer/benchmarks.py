@@ -123,8 +123,12 @@ def detect_format(record: dict) -> str | None:
 
 
 def benchmark_files(path: Path) -> list[Path]:
-    """A benchmark file, or the annotation files of a folder (sorted)."""
-    return sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl", ".parquet")) if path.is_dir() else [path]
+    """A benchmark file, or the annotation files of a folder (sorted); a folder of folders (the Hugging Face
+    layout, e.g. TempCompass' ``<type>/test-*.parquet``) gives those of its subfolders."""
+    if not path.is_dir():
+        return [path]
+    suffixes = (".json", ".jsonl", ".parquet")
+    return sorted(p for p in path.iterdir() if p.suffix in suffixes) or sorted(p for p in path.glob("*/*") if p.suffix in suffixes)
 
 
 def load_benchmark(
@@ -312,6 +316,8 @@ def read_videomme(record: dict, file: Path, index: int, media_folder: Path, opts
     groups = {"task": str(record.get("task_type", "all")), "category": str(record.get("domain", "all"))}
     if "duration" in record:
         groups["duration"] = str(record["duration"])
+    if "sub_category" in record:
+        groups["sub_category"] = str(record["sub_category"])
     record_id = str(record.get("question_id", index))
     sample = _sample(record_id, _find_video(media_folder, video_id, file, index), prompt, letter, file, index, record)
     return sample, ChoiceSpec(options, answer, groups=groups, kind="videomme", extra=extra)

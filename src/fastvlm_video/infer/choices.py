@@ -41,6 +41,7 @@ from .answer_rules import (
     tempcompass_choice_letter,
     tempcompass_yes_no,
 )
+from ..errors import ConfigError
 from .metrics import normalize_answer
 
 LETTERS = string.ascii_uppercase
@@ -273,11 +274,11 @@ def load_judge(spec: str) -> Callable[[dict], str]:
 
     module, _, name = spec.partition(":")
     if not module or not name:
-        raise ValueError(f"--judge must be module:function, got {spec!r}")
+        raise ConfigError(f"--judge must be module:function, got {spec!r}")
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"--judge {spec}: cannot import it ({exc}); is the module on PYTHONPATH?") from None
+        raise ConfigError(f"--judge {spec}: cannot import it ({exc}); is the module on PYTHONPATH?") from None
     if not callable(fn):
-        raise ValueError(f"--judge {spec}: not a function")
+        raise ConfigError(f"--judge {spec}: not a function")
     return fn
