@@ -333,15 +333,23 @@ def test_tempcompass_all_four_types_are_scored_with_a_pluggable_judge(tiny_model
     assert metrics["num_scored"] == 6 and metrics["num_unscored"] == 0 and metrics["settings"]["judge"] == "fake_judge:judge"
 
 
-def test_score_choices_on_plain_classification_records(tiny_model_dir, tmp_path):
-    _clip(tmp_path / "left.mp4")
-    _clip(tmp_path / "up.mp4", "up")
-    records = [{"id": f"{d}{i}", "video": f"{d}.mp4", "conversations": [
-        {"from": "human", "value": "<video>\nWhich way?"}, {"from": "gpt", "value": d.capitalize() if i else d}]}
-        for d in ("left", "up") for i in range(2)]  # fmt: skip
-    (tmp_path / "test.json").write_text(json.dumps(records))
-    rows, metrics, _ = run_eval(tiny_model_dir, tmp_path / "test.json", tmp_path, tmp_path / "out", "--task", "classification",
+def test_score_choices_on_the_demos_own_test_set(tiny_model_dir, tmp_path):
+    from fastvlm_video.demo.task import DIRECTIONS, make_motion_dataset
+
+    paths = make_motion_dataset(tmp_path / "data", {"test": 8})  # records without "class", as the demo writes them
+    assert all("class" not in r for r in json.loads(paths["test"].read_text()))
+    rows, metrics, _ = run_eval(tiny_model_dir, paths["test"], tmp_path / "data", tmp_path / "out", "--task", "classification",
                                 "--score", "choices")  # fmt: skip
-    assert all(sorted(r["choice_scores"]) == ["left", "up"] for r in rows)  # distinct references (case-folded)
-    assert metrics["task"] == "classification" and set(metrics["by_group"]["class"]) == {"left", "up"}
-    assert metrics["accuracy"] == sum(r["exact_match"] for r in rows) / 4
+    assert all(sorted(r["choice_scores"]) == sorted(DIRECTIONS) for r in rows)  # the distinct reference answers
+    assert metrics["task"] == "classification" and set(metrics["by_group"]["class"]) == set(DIRECTIONS)
+    assert metrics["accuracy"] == sum(r["exact_match"] for r in rows) / 8
+
+
+def test_reference_candidates_fold_spellings():
+    from fastvlm_video.data.records import Message, Sample
+    from fastvlm_video.infer.benchmarks import reference_specs
+
+    samples = [Sample(str(i), [Message("user", "q"), Message("assistant", a)]) for i, a in enumerate(["Left", "left", "left.", "left", "up"])]
+    specs = reference_specs(samples)
+    assert specs["0"].options == ["left", "up"] and specs["0"].answer == 0 and specs["4"].answer == 1 and specs["0"].answer == 0
+    assert specs["0"].groups == {"class": "left"}
