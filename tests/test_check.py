@@ -55,6 +55,14 @@ def test_media_shared_between_files_is_leakage(data, media_folder, tmp_path):
     assert [json.loads(line)["id"] for line in (out / "val.jsonl").read_text().splitlines()] == ["v0"]
 
 
+def test_an_empty_data_file_is_an_error(data, media_folder, tmp_path):
+    train, _ = data
+    (tmp_path / "test.json").write_text("[]\n")  # as prepare wrote an empty split before it refused them
+    report = run_check([train, tmp_path / "test.json"], media_folder, VIDEO, progress=False)
+    assert [(p.file, p.kind) for p in report.errors] == [(str(tmp_path / "test.json"), "file")]
+    assert "holds no records" in report.errors[0].reason and len(report.good) == 4
+
+
 def test_token_counts_include_visual_tokens_and_list_the_longest(data, media_folder, tiny_model_dir):
     train, _ = data
     encoder = chat_encoder(str(tiny_model_dir), VIDEO)
@@ -142,9 +150,10 @@ def test_degraded_media_are_warnings_in_summary_and_report(degraded, tmp_path, m
     assert sorted(w["id"] for w in saved["warnings"]) == ["cut", "jpeg"]
 
 
-def test_training_logs_stand_in_frames_once_per_sample_per_run(degraded, tokenizer, caplog):
-    """Every epoch decodes the clip again (in a fresh worker process): the trainer logs it once per run."""
+def test_training_logs_stand_in_frames_once_per_file_per_run(degraded, tokenizer, caplog):
+    """Every epoch decodes the clip again (in a fresh worker process): the trainer logs it once per file per run."""
     import logging
+    from dataclasses import replace
 
     from fastvlm_video.data.chat import ChatEncoder
     from fastvlm_video.data.collate import Collator
@@ -155,13 +164,32 @@ def test_training_logs_stand_in_frames_once_per_sample_per_run(degraded, tokeniz
     train, media = degraded
     samples, _ = load_samples(train, media)
     video = VideoConfig(num_frames=4, image_size=64)
-    dataset = ConversationDataset(samples[:1], ChatEncoder(tokenizer, video.tokens_per_frame), video)
+    again = replace(samples[0], id="cut2", index=9)  # a second sample of the same file
+    dataset = ConversationDataset([samples[0], again], ChatEncoder(tokenizer, video.tokens_per_frame), video)
     counter = SkipCounter(len(dataset))
     collate = Collator(tokenizer.pad_token_id)
     with caplog.at_level(logging.WARNING):
         for epoch in range(3):
-            batch = collate([dataset[0]])
-            counter.update(1, batch["skipped"], batch["truncated"])
+            batch = collate([dataset[0], dataset[1]])
+            counter.update(2, batch["skipped"], batch["truncated"])
     lines = [r.getMessage() for r in caplog.records if "partial_copy.mp4" in r.getMessage()]
     assert len(lines) == 1 and lines[0].startswith("stand-in frames in ") and "could not be decoded" in lines[0]
     assert counter.state()["counts"] == {"stand_in": 1}
+
+
+def test_animations_and_frame_folders_count_as_videos(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    media = tmp_path / "media"
+    (media / "frames").mkdir(parents=True)
+    frames = [Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)) for i in range(4)]
+    frames[0].save(media / "spin.gif", save_all=True, append_images=frames[1:], duration=100)
+    for i, frame in enumerate(frames):
+        frame.save(media / "frames" / f"{i}.png")
+    frames[0].save(media / "still.png")
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps([rec("gif", "spin.gif"), rec("folder", "frames"), rec("png", "still.png")]))
+    report = run_check([train], media, VIDEO, progress=False)
+    assert report.ok and (report.media["videos"], report.media["images"]) == (2, 1)
+    assert report.media["codec"] == {"gif": 1, "frames": 1}

@@ -12,7 +12,6 @@ from fastvlm_video.data.chat import ChatEncoder
 from fastvlm_video.data.dataset import ConversationDataset
 from fastvlm_video.data.records import MediaRef, Message, Sample
 from fastvlm_video.media.image import load_image_tensor, to_rgb8
-from fastvlm_video.video_config import VideoConfig
 
 
 def picture(h=48, w=64) -> np.ndarray:
@@ -70,9 +69,12 @@ def test_every_high_bit_depth_mode_is_scaled(make, expected):
     assert np.abs(got[..., 0].astype(int) - want).max() <= 1
 
 
-def test_train_and_predict_see_the_same_16_bit_pixels(grey_pair, tokenizer, tiny_model_dir):
+def test_train_predict_evaluate_and_serve_see_the_same_16_bit_pixels(grey_pair, tokenizer, tiny_model_dir, tmp_path):
+    """Training's dataset, predict (``prompt_for``), evaluate (``prepare`` on records) and the serve API
+    (``parse_request`` -> ``prepare``) all feed the 16-bit file as its 8-bit copy."""
     from fastvlm_video.infer.predictor import Predictor
-    from fastvlm_video.serve.app import frame_previews  # noqa: F401  (serve decodes with load_sample_media too)
+    from fastvlm_video.serve.media import MediaStore
+    from fastvlm_video.serve.openai import parse_request
 
     eight, sixteen = grey_pair
     predictor = Predictor.from_pretrained(tiny_model_dir, device="cpu")
@@ -81,4 +83,9 @@ def test_train_and_predict_see_the_same_16_bit_pixels(grey_pair, tokenizer, tiny
     sample = Sample("s", [Message("user", "<image>\nWhat?"), Message("assistant", "a disc")], [MediaRef(str(sixteen), "image")])
     trained = ConversationDataset([sample], ChatEncoder(tokenizer, video.tokens_per_frame), video).build(sample)["pixel_values"]
     predicted = predictor.prompt_for(sixteen, "What?").pixel_values
-    assert torch.equal(trained, expected) and torch.equal(predicted, expected)
+    evaluated = predictor.prepare(sample.messages[:1], sample.media).pixel_values
+    content = [{"type": "image_url", "image_url": {"url": sixteen.name}}, {"type": "text", "text": "What?"}]
+    request = parse_request({"messages": [{"role": "user", "content": content}]}, MediaStore(sixteen.parent, tmp_path / "up", 10**6))
+    served = predictor.prepare(request.messages, request.media).pixel_values
+    for pixels in (trained, predicted, evaluated, served):
+        assert torch.equal(pixels, expected)

@@ -153,6 +153,7 @@ def run_check(
     files = [str(p) for p in data_paths]
     samples, record_errors = load_samples(files, media_folder, skip_invalid=True, allow_outside_media_folder=allow_outside_media_folder)
     errors = [Problem.of_record_error(e) for e in record_errors]
+    errors += empty_files(files, samples, record_errors)
     errors += find_leaks(samples)
     infos, failures = probe_all(samples, video, workers, timeout, progress)
     errors += media_problems(samples, failures)
@@ -170,6 +171,16 @@ def run_check(
     errors.sort(key=lambda p: (order.get(p.file, len(order)), -1 if p.record is None else p.record))
     num_records = len(samples) + sum(e.index is not None for e in record_errors)
     return CheckReport(files, num_records, good, errors, warnings, media_stats(infos), tokens, time.perf_counter() - started)
+
+
+def empty_files(files: Sequence[str], samples: list[Sample], record_errors: Sequence[RecordError]) -> list[Problem]:
+    """One error per data file that holds no record at all (an empty split: train and evaluate refuse it)."""
+    used = {s.source for s in samples} | {e.source for e in record_errors}
+    return [
+        Problem(f, None, None, "file", "holds no records (an empty split?): training and evaluation refuse it; "
+                "re-run `fastvlm-video prepare` with more data or other --split fractions, or leave this file out")
+        for f in files if f not in used
+    ]  # fmt: skip
 
 
 def find_leaks(samples: list[Sample]) -> list[Problem]:

@@ -78,6 +78,11 @@ class DataArguments:
     )
     skip_invalid_records: bool = field(default=False, metadata={"help": "Drop invalid records (logged, counted) instead of stopping."})
     max_skip_fraction: float = field(default=0.05, metadata={"help": "Stop when more than this share of samples is skipped."})
+    probe_media: bool = field(
+        default=True,
+        metadata={"help": "Probe every media file's header at start-up (cached by path, size and mtime): unusable training files "
+                  "count against --max_skip_fraction before the model loads, unusable validation files are left out."},
+    )
     frame_cache: str | None = field(default=None, metadata={"help": "Frame cache directory (`fastvlm-video cache`): frames read, not decoded."})
     feature_cache: str | None = field(
         default=None,
