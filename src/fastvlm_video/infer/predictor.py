@@ -124,14 +124,15 @@ class Predictor:
         model = load_model(path, dtype=dtype, merge_lora=True).to(dev)
         return cls(model, load_tokenizer(path), video_config_of(path, **video_overrides), dev)
 
-    def prepare(self, messages: Sequence[Message], media: Sequence[MediaRef], timings: Timings | None = None) -> Prompt:
-        """Encode a conversation that ends with a user turn, loading its media."""
+    def prepare(self, messages: Sequence[Message], media: Sequence[MediaRef], timings: Timings | None = None, answer_prefix: str = "") -> Prompt:
+        """Encode a conversation that ends with a user turn, loading its media; the reply starts with ``answer_prefix``."""
         timings = timings or Timings()
         with timings.step("decode", self.device):
             loaded, messages = load_sample_media(messages, media, self.video, self.frame_cache)
             warn_degraded(media, loaded)
         with timings.step("preprocess", self.device):
             encoded = self.encoder.encode(messages, [m.frames.shape[0] for m in loaded], add_generation_prompt=True)
+            encoded.input_ids += self.encoder.text_ids(answer_prefix)
             frames = torch.cat([m.frames for m in loaded]) if loaded else None
         timings.frames = 0 if frames is None else frames.shape[0]
         return Prompt(torch.tensor(encoded.input_ids), frames, [m.timestamps for m in loaded])
