@@ -134,13 +134,13 @@ def test_ctrl_c_and_a_cut_short_save(tiny_model_dir, media_folder, tmp_path, mon
     assert f"not resuming from {cut}: its save did not finish" in caplog.text
 
 
-def test_a_stop_after_a_step_saves_a_resumable_checkpoint(tiny_model_dir, media_folder, tmp_path):
+def test_a_stop_after_a_step_saves_a_resumable_checkpoint(tiny_model_dir, broken_media_folder, tmp_path):
     data = tmp_path / "train.json"
     media = ["left.mp4", "up.MOV"] * 5
-    media.insert(3, "corrupt.mp4")  # with seed 0 it is first drawn in the second batch (index 0 or 10: the first)
+    media.insert(3, "cut0.mp4")  # passes the start-up probe; with seed 0 first drawn in the second batch
     data.write_text(json.dumps(records(media)))
     out = tmp_path / "out"
-    flags = tiny_flags(tiny_model_dir, media_folder, data, out)
+    flags = tiny_flags(tiny_model_dir, broken_media_folder, data, out)
     with pytest.raises(TooManySkippedSamples) as info:
         train(*parse_train_args([*flags, "--eval_strategy", "no", "--save_strategy", "no", "--max_steps", "20", "--max_skip_fraction", "0"]))
     message = str(info.value)
@@ -149,10 +149,10 @@ def test_a_stop_after_a_step_saves_a_resumable_checkpoint(tiny_model_dir, media_
     assert Path(checkpoint).parent == out and resolve_resume("latest", str(out)) == checkpoint
 
 
-def test_a_stop_at_step_zero_says_nothing_was_saved(tiny_model_dir, media_folder, tmp_path):
+def test_a_stop_at_step_zero_says_nothing_was_saved(tiny_model_dir, broken_media_folder, tmp_path):
     data = tmp_path / "train.json"
-    data.write_text(json.dumps(records(["corrupt.mp4", "notes.txt"] * 2)))
-    flags = tiny_flags(tiny_model_dir, media_folder, data, tmp_path / "out")
+    data.write_text(json.dumps(records(["cut0.mp4", "cut1.mp4"] * 2)))  # header-only clips: they fail when decoded
+    flags = tiny_flags(tiny_model_dir, broken_media_folder, data, tmp_path / "out")
     with pytest.raises(TooManySkippedSamples) as info:
         train(*parse_train_args([*flags, "--eval_strategy", "no", "--max_skip_fraction", "0"]))
     assert "No checkpoint saved at the stop (it stopped before the first step finished); there is no complete checkpoint." in str(info.value)

@@ -59,7 +59,9 @@ def public_copy(path: Path, base_model: str | None) -> dict | None:
     if path.name == SKIP_REPORT:
         report = json.loads(path.read_text())
         keep = ("used", "skipped", "dataset_size", "counts")
+        evaluation = {k: v for k, v in (report.get("eval") or {}).items() if k != "samples"}
         return {**{k: report[k] for k in keep if k in report}, "truncated_samples": len(report.get("truncated", [])),
+                **({"eval": evaluation} if evaluation else {}),
                 "note": "per-sample entries (local data and media paths) are kept in the local checkpoint only"}
     if path.name == SUMMARY_NAME:
         summary = json.loads(path.read_text())
