@@ -32,7 +32,7 @@ def result(proc: subprocess.CompletedProcess) -> str:
 
 # Their flags' choices come from modules that import torch (video settings, the memory model), and train's
 # flags are HF TrainingArguments: their mistakes still take the torch import (a few seconds).
-HEAVY_PARSERS = {"train", "budget", "cache", "check", "clean"}
+HEAVY_PARSERS = {"train", "budget", "cache", "check", "clean", "frames"}
 
 
 @pytest.mark.parametrize("command", sorted(set(load_commands()) - HEAVY_PARSERS))
