@@ -34,7 +34,7 @@ def make_image_processor(image_size: int = DEFAULT_IMAGE_SIZE, aspect: str = "pa
     if aspect == "crop":
         return CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size=square, do_center_crop=True, **PIXELS_01)
     if aspect == "resize":
-        return CLIPImageProcessorPil(size=square, do_center_crop=False, **PIXELS_01)
+        return CLIPImageProcessorPil(size=square, do_center_crop=False, crop_size=square, **PIXELS_01)
     raise ValueError(f"aspect must be pad, crop or resize, got {aspect!r}")
 
 
