@@ -26,6 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=int, help="only the first N samples")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=32)
+    parser.add_argument("--decode_threads", type=int, default=1,
+                        help="threads decoding the next batch's media while the model runs (0: none; more on a GPU machine)")  # fmt: skip
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
     parser.add_argument("--frame_cache", metavar="DIR", help="frame cache built at the checkpoint's video settings (`fastvlm-video cache`)")
@@ -60,6 +62,7 @@ def run(args) -> int:
         frame_sampling=args.frame_sampling, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
         resume=args.resume, overwrite=args.overwrite, task=args.task, allow_outside_media_folder=args.allow_outside_media_folder,
         data_format=args.data_format, score=args.score, norm=args.choice_norm, frame_cache=args.frame_cache,
+        decode_threads=args.decode_threads,
     )  # fmt: skip
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
     for _, label, value in headline_metrics(metrics):

@@ -11,6 +11,7 @@ import logging
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -20,10 +21,11 @@ from ..data.preflight import preflight
 from ..data.records import Sample
 from ..errors import ConfigError, MediaError
 from .benchmarks import class_specs, is_benchmark, load_benchmark
-from .choices import NORMS, ChoiceSpec, judge, score_choices
+from .choices import NORMS, ChoiceSpec, judge, score_choices_batch
 from .metrics import exact_match, summarize
 from .predictions import FRAMES, METRICS, PREDICTIONS, append_rows, read_json, read_rows, write_json
-from .predictor import Predictor
+from .predictor import Predictor, Prompt
+from .prefetch import batched, prefetch
 from .text_metrics import TextScorer, corpus_bleu
 from .thumbnails import save_strip
 
@@ -38,6 +40,22 @@ def split_question(sample: Sample):
     return sample.messages[:last], sample.messages[last].content
 
 
+def prepare_row(predictor: Predictor, sample: Sample, frames_dir: Path | None = None) -> tuple[dict, Prompt | None]:
+    """A sample's result row (id, media, question, reference) and its prompt; broken media -> ``error``, no prompt."""
+    messages, reference = split_question(sample)
+    row = {"id": sample.id, "media": [ref.path for ref in sample.media], "question": messages[-1].content, "reference": reference}
+    try:
+        prompt = predictor.prepare(messages, sample.media)
+    except MediaError as exc:
+        logger.warning("%s: %s", sample.where, exc)
+        row.update(prediction=None, error=str(exc))
+        return row, None
+    row["timestamps"] = prompt.timestamps
+    if frames_dir is not None and prompt.pixel_values is not None:
+        row["frames"] = save_strip(prompt.pixel_values, frames_dir, sample.id)
+    return row, prompt
+
+
 def predict_batches(
     predictor: Predictor,
     samples: Sequence[Sample],
@@ -47,45 +65,32 @@ def predict_batches(
     specs: dict[str, ChoiceSpec] | None = None,
     score: str = "generate",
     norm: str = "sum",
+    decode_threads: int = 1,
 ) -> Iterator[list[dict]]:
     """Yield the result rows of each batch (broken media -> a row with ``error`` instead of a prediction).
 
     With ``frames_dir``, a thumbnail strip of the frames the model saw is saved there per sample.
     A sample with a ``ChoiceSpec`` (in ``specs``, by id) is judged against its options: its generated
-    text is parsed for the chosen option, or with ``score="choices"`` the options are ranked by likelihood.
+    text is parsed for the chosen option, or with ``score="choices"`` the options of the whole batch are
+    ranked by likelihood in one pass. ``decode_threads`` threads decode the next batch's media while the
+    model works on this one (0: decode each batch just before it runs).
     """
     specs = specs or {}
     progress = tqdm(total=len(samples), desc="evaluating", unit="sample")
-    for start in range(0, len(samples), batch_size):
-        rows, pending = [], []  # all rows in sample order; (row, prompt) of those to generate
-        for sample in samples[start : start + batch_size]:
-            messages, reference = split_question(sample)
-            row = {
-                "id": sample.id,
-                "media": [ref.path for ref in sample.media],
-                "question": messages[-1].content,
-                "reference": reference,
-            }
-            rows.append(row)
-            try:
-                prompt = predictor.prepare(messages, sample.media)
-            except MediaError as exc:
-                logger.warning("%s: %s", sample.where, exc)
-                row.update(prediction=None, error=str(exc))
-                continue
-            row["timestamps"] = prompt.timestamps
-            if frames_dir is not None and prompt.pixel_values is not None:
-                row["frames"] = save_strip(prompt.pixel_values, frames_dir, sample.id)
-            pending.append((row, prompt))
+    prepared = prefetch(partial(prepare_row, predictor, frames_dir=frames_dir), samples, decode_threads, ahead=2 * batch_size)
+    for batch in batched(prepared, batch_size):
+        rows = [row for row, _ in batch]
+        pending = [(row, prompt) for row, prompt in batch if prompt is not None]
+        ranked = [(r, p) for r, p in pending if score == "choices" and r["id"] in specs]
         to_generate = [(r, p) for r, p in pending if not (score == "choices" and r["id"] in specs)]
         answers = predictor.generate([p for _, p in to_generate], max_new_tokens=max_new_tokens) if to_generate else []
         for (row, _), answer in zip(to_generate, answers):
             row.update(prediction=answer, exact_match=exact_match(answer, row["reference"]))
-        for row, prompt in pending:
+        scores = score_choices_batch(predictor, [p for _, p in ranked], [specs[r["id"]].labels for r, _ in ranked]) if ranked else []
+        by_id = {row["id"]: s for (row, _), s in zip(ranked, scores)}
+        for row, _ in pending:
             if row["id"] in specs:
-                spec = specs[row["id"]]
-                scores = score_choices(predictor, prompt, spec.labels) if score == "choices" else None
-                judge(row, spec, scores, norm)
+                judge(row, specs[row["id"]], by_id.get(row["id"]), norm)
         progress.update(len(rows))
         yield rows
     progress.close()
@@ -111,6 +116,7 @@ def evaluate(
     specs: dict[str, ChoiceSpec] | None = None,
     score: str = "generate",
     norm: str = "sum",
+    decode_threads: int = 1,
 ) -> dict:
     """Evaluate ``samples`` into ``out``; returns the metrics (also written to ``out/metrics.json``).
 
@@ -135,7 +141,7 @@ def evaluate(
     todo = [s for s in samples if s.id not in done]
     if done:
         logger.info("resuming: %d of %d samples already done", len(samples) - len(todo), len(samples))
-    for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, out / FRAMES, specs, score, norm):
+    for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, out / FRAMES, specs, score, norm, decode_threads):
         ok = [r for r in rows if not r.get("error") and not r.get("lettered")]  # a chosen letter has no text to score
         for row, scores in zip(ok, scorer([r["prediction"] for r in ok], [r["reference"] for r in ok])):
             row["scores"] = scores
