@@ -64,6 +64,8 @@ def run(args) -> int:
         data_format=args.data_format, score=args.score, norm=args.choice_norm, frame_cache=args.frame_cache,
         decode_threads=args.decode_threads,
     )  # fmt: skip
+    if metrics is None:  # another rank than 0 of torchrun / accelerate launch: rank 0 reports
+        return 0
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
     for _, label, value in headline_metrics(metrics):
         print(f"  {label:<24} {value}")

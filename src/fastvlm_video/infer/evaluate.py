@@ -26,6 +26,7 @@ from .metrics import exact_match, summarize
 from .predictions import FRAMES, METRICS, PREDICTIONS, append_rows, read_json, read_rows, write_json
 from .predictor import Predictor, Prompt
 from .prefetch import batched, prefetch
+from .ranks import Ranks, merge_rows, part_files
 from .text_metrics import TextScorer, corpus_bleu
 from .thumbnails import save_strip
 
@@ -117,11 +118,14 @@ def evaluate(
     score: str = "generate",
     norm: str = "sum",
     decode_threads: int = 1,
-) -> dict:
+    ranks: Ranks | None = None,
+) -> dict | None:
     """Evaluate ``samples`` into ``out``; returns the metrics (also written to ``out/metrics.json``).
 
     ``specs`` (by sample id) gives closed answer sets (benchmark options, class labels); ``score``:
     ``"generate"`` parses generated text, ``"choices"`` ranks the options by log-likelihood (``norm``).
+    With several processes (``ranks``, see ``infer.ranks``) each answers its share, rank 0 merges the
+    rows, writes the metrics and returns them; the other ranks return ``None``.
     """
     from .report import write_report  # here: matplotlib is imported only when a report is written
 
@@ -136,16 +140,25 @@ def evaluate(
     if score == "choices":  # only then: a run started before --score existed still resumes
         settings.update(score=score, choice_norm=norm)
     _check_ids(samples)
-    _start(out, settings, resume, overwrite)
-    done = {row["id"] for row in read_rows(out / PREDICTIONS, repair=True)}
-    todo = [s for s in samples if s.id not in done]
+    ranks = ranks or Ranks()
+    _start(out, settings, resume, overwrite, ranks)
+    own, orphans = ranks.part_file(out), _orphans(out, ranks)
+    seen = [read_rows(own, repair=True)]
+    if ranks.is_main:  # rows of an earlier run with another number of processes
+        seen += [read_rows(path) for path in ([out / PREDICTIONS] if own != out / PREDICTIONS else []) + orphans]
+    done = set().union(*ranks.all_gather({row["id"] for rows in seen for row in rows}))
+    todo = ranks.shard([s for s in samples if s.id not in done])
     if done:
-        logger.info("resuming: %d of %d samples already done", len(samples) - len(todo), len(samples))
+        logger.info("resuming: %d of %d samples already done", len(done & {s.id for s in samples}), len(samples))
     for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, out / FRAMES, specs, score, norm, decode_threads):
         ok = [r for r in rows if not r.get("error") and not r.get("lettered")]  # a chosen letter has no text to score
         for row, scores in zip(ok, scorer([r["prediction"] for r in ok], [r["reference"] for r in ok])):
             row["scores"] = scores
-        append_rows(out / PREDICTIONS, rows)
+        append_rows(own, rows)
+    if ranks.size > 1 or orphans:
+        _merge(out, [s.id for s in samples], ranks, orphans)
+    if not ranks.is_main:
+        return None
 
     wanted = {s.id for s in samples}
     rows = [r for r in read_rows(out / PREDICTIONS) if r["id"] in wanted]
@@ -166,26 +179,64 @@ def _check_ids(samples: Sequence[Sample]) -> None:
         raise ConfigError(f"evaluation needs unique sample ids; repeated: {sorted(dupes)[:10]}")
 
 
-def _start(out: Path, settings: dict, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix runs: a resume must use the same settings; a fresh run must not clobber by accident."""
-    existing = out / PREDICTIONS
-    if resume and existing.is_file() and (out / SETTINGS).is_file():
+def _start(out: Path, settings: dict, resume: bool, overwrite: bool, ranks: Ranks) -> None:
+    """Refuse to mix runs: a resume must use the same settings; a fresh run must not clobber by accident.
+
+    Every rank checks; rank 0 clears the shared files and writes the settings, each rank clears its own
+    part file (nodes may not share the disk); then they wait for each other.
+    """
+    existing = _results(out)
+    if resume and existing and (out / SETTINGS).is_file():
         before = read_json(out / SETTINGS)
         changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
         if changed:
             raise ConfigError(f"{out}: cannot resume with different settings {changed}; pass --overwrite to start again")
-    elif existing.is_file() and not resume:
+    elif existing and not resume:
         refuse_clobber(out, resume, overwrite)
-        existing.unlink()
-        shutil.rmtree(out / FRAMES, ignore_errors=True)
-    write_json(out / SETTINGS, settings)
+        ranks.part_file(out).unlink(missing_ok=True)
+        if ranks.is_main:
+            for path in existing:
+                path.unlink(missing_ok=True)
+            shutil.rmtree(out / FRAMES, ignore_errors=True)
+    if ranks.is_main:
+        write_json(out / SETTINGS, settings)
+    ranks.barrier()
+
+
+def _results(out: Path) -> list[Path]:
+    """The prediction files in ``out``: ``predictions.jsonl`` and the part files of several processes."""
+    return [p for p in (out / PREDICTIONS, *part_files(out)) if p.is_file()]
+
+
+def _orphans(out: Path, ranks: Ranks) -> list[Path]:
+    """Part files no rank of this run appends to (left by a run with more processes); rank 0 merges them."""
+    live = {ranks.part_file(out).with_name(f"predictions.rank{r}.jsonl") for r in range(ranks.size)} if ranks.size > 1 else set()
+    return [p for p in part_files(out) if p not in live]
+
+
+def _merge(out: Path, order: list[str], ranks: Ranks, orphans: list[Path]) -> None:
+    """Every rank's rows -> ``predictions.jsonl`` in ``order`` (rank 0 writes it), then the part files go."""
+    own = ranks.part_file(out)
+    gathered = ranks.gather(read_rows(own) if own != out / PREDICTIONS else [])
+    if ranks.is_main:
+        rows = merge_rows(order, read_rows(out / PREDICTIONS), *gathered, *(read_rows(p) for p in orphans))
+        partial = out / f"{PREDICTIONS}.partial"
+        partial.unlink(missing_ok=True)
+        append_rows(partial, rows)
+        partial.replace(out / PREDICTIONS)  # atomic: a kill leaves the part files, not half a merge
+    ranks.barrier()  # the merged file is written before any part file goes
+    if own != out / PREDICTIONS:
+        own.unlink(missing_ok=True)
+    if ranks.is_main:
+        for path in orphans:
+            path.unlink(missing_ok=True)
 
 
 def refuse_clobber(out: str | Path, resume: bool, overwrite: bool) -> None:
     """Earlier results in ``out`` are continued (``resume``) or replaced (``overwrite``), never silently."""
-    existing = Path(out) / PREDICTIONS
-    if existing.is_file() and not (resume or overwrite):
-        raise ConfigError(f"{existing} exists: pass --resume to continue it or --overwrite to start again")
+    existing = _results(Path(out))
+    if existing and not (resume or overwrite):
+        raise ConfigError(f"{existing[0]} exists: pass --resume to continue it or --overwrite to start again")
 
 
 def evaluate_checkpoint(
@@ -203,8 +254,11 @@ def evaluate_checkpoint(
     data_format: str = "auto",
     frame_cache: str | Path | None = None,
     **kwargs,
-) -> dict:
+) -> dict | None:
     """Check the data and ``out``, load the checkpoint, then ``evaluate``; ``kwargs`` go to ``evaluate``.
+
+    Under ``torchrun``/``accelerate launch`` each process evaluates its share (``infer.ranks``); only
+    rank 0 returns the metrics.
 
     ``data_format``: ``auto`` (a benchmark's published fields, else our records), a benchmark name
     (``mvbench``, ``videomme``, ``tempcompass``) or ``records``.
@@ -219,7 +273,8 @@ def evaluate_checkpoint(
     for exc in invalid:
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
-    predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling)
+    ranks = Ranks.from_env()
+    predictor = Predictor.from_pretrained(model, device=ranks.device(device), num_frames=num_frames, frame_sampling=frame_sampling)
     predictor.frame_cache = open_frame_cache(frame_cache, predictor.video, samples)
     settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
-    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, specs=specs, **kwargs)
+    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, specs=specs, ranks=ranks, **kwargs)
