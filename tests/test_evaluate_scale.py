@@ -121,3 +121,34 @@ def test_closing_early_stops_the_work():
     assert next(results) == 0
     results.close()
     assert len(done) <= 4  # the first, the two ahead, at most one more started: the rest never run
+
+
+def test_several_data_files_give_one_predictions_file_with_sources_and_metrics_per_file(tiny_model_dir, media_folder, tmp_path, capsys):
+    from fastvlm_video.cli import main
+
+    files = {"val.json": [record("a1", "left.mp4", "left"), record("a2", "corrupt.mp4", "up")],
+             "test.json": [record("b1", "up.MOV", "up"), record("b2", None, "left"), record("b3", "still.png", "up", key="image")]}  # fmt: skip
+    for name, records in files.items():
+        (tmp_path / name).write_text(json.dumps(records))
+    argv = ["evaluate", "--model", str(tiny_model_dir), "--data", str(tmp_path / "val.json"), str(tmp_path / "test.json"),
+            "--media_folder", str(media_folder), "--out", str(tmp_path / "out"), "--num_frames", "2", "--max_new_tokens", "3",
+            "--device", "cpu", "--no_semantic"]  # fmt: skip
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["source"]) for r in rows] == [(r["id"], str(tmp_path / name)) for name in files for r in files[name]]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    per_file = metrics["by_source"]
+    assert [(m["num_samples"], m["num_errors"]) for m in per_file.values()] == [(2, 1), (3, 0)]
+    assert metrics["num_samples"] == 5 and metrics["num_scored"] == 4
+    correct = sum(round(m["accuracy"] * m["num_scored"]) for m in per_file.values())
+    assert metrics["accuracy"] == pytest.approx(correct / 4)  # overall = all files' questions together
+    assert metrics["settings"]["data"] == [str(tmp_path / name) for name in files]
+    assert "val.json: Accuracy" in capsys.readouterr().out
+
+    for records in files.values():  # no ids: numbered per file, so they collide -> one clear line
+        for r in records:
+            del r["id"]
+    (tmp_path / "val.json").write_text(json.dumps(files["val.json"]))
+    (tmp_path / "test.json").write_text(json.dumps(files["test.json"]))
+    assert main([*argv, "--overwrite"]) == 1
+    assert "give them ids" in capsys.readouterr().err

@@ -9,6 +9,9 @@ examples:
       --task classification --batch_size 16 --resume
   fastvlm-video evaluate --model runs/ft --data MVBench/json --media_folder MVBench/video --out runs/ft/mvbench
   fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval-ll --score choices
+  fastvlm-video evaluate --model runs/ft --data data/val.json data/test.json --media_folder clips --out runs/ft/both
+  torchrun --nproc_per_node 8 -m fastvlm_video evaluate --model runs/ft --data data/test.json --media_folder clips \
+      --out runs/ft/eval          # 8 GPUs: each takes 1/8 of the questions; one predictions.jsonl
 """
 
 import argparse
@@ -20,7 +23,9 @@ HELP = "batch inference on a test set: predictions.jsonl, metrics.json and an HT
 def add_arguments(parser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", required=True, help="checkpoint directory")
-    parser.add_argument("--data", required=True, help="test records (LLaVA JSON/JSONL or messages format)")
+    parser.add_argument("--data", required=True, nargs="+",
+                        help="test records (LLaVA JSON/JSONL or messages format); several files: one predictions.jsonl "
+                        "with a 'source' column, metrics per file and overall")  # fmt: skip
     parser.add_argument("--media_folder", "--image_folder", default=".", help="folder the media paths are relative to")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--limit", type=int, help="only the first N samples")
@@ -75,6 +80,8 @@ def run(args) -> int:
         print(f"  accuracy by {key}:")
         for name, g in groups.items():
             print(f"    {name:<32} {100 * g['accuracy']:5.1f}%  ({g['correct']}/{g['num']})")
+    for source, m in metrics.get("by_source", {}).items():
+        print(f"  {source}: " + ", ".join(f"{label} {value}" for _, label, value in headline_metrics(m)[:2]))
     for note in metrics["notes"]:
         print(f"  note: {note}")
     print(f"\n{args.out}/{REPORT}\n{args.out}/{METRICS}\n{args.out}/{PREDICTIONS}")

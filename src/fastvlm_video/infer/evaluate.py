@@ -119,13 +119,15 @@ def evaluate(
     norm: str = "sum",
     decode_threads: int = 1,
     ranks: Ranks | None = None,
+    sources: dict[str, str] | None = None,
 ) -> dict | None:
     """Evaluate ``samples`` into ``out``; returns the metrics (also written to ``out/metrics.json``).
 
     ``specs`` (by sample id) gives closed answer sets (benchmark options, class labels); ``score``:
     ``"generate"`` parses generated text, ``"choices"`` ranks the options by log-likelihood (``norm``).
     With several processes (``ranks``, see ``infer.ranks``) each answers its share, rank 0 merges the
-    rows, writes the metrics and returns them; the other ranks return ``None``.
+    rows, writes the metrics and returns them; the other ranks return ``None``. ``sources`` (data file
+    by sample id, for several files) adds a ``source`` column and metrics per file (``by_source``).
     """
     from .report import write_report  # here: matplotlib is imported only when a report is written
 
@@ -154,6 +156,8 @@ def evaluate(
         ok = [r for r in rows if not r.get("error") and not r.get("lettered")]  # a chosen letter has no text to score
         for row, scores in zip(ok, scorer([r["prediction"] for r in ok], [r["reference"] for r in ok])):
             row["scores"] = scores
+        for row in rows if sources else ():
+            row["source"] = sources[row["id"]]
         append_rows(own, rows)
     if ranks.size > 1 or orphans:
         _merge(out, [s.id for s in samples], ranks, orphans)
@@ -165,6 +169,9 @@ def evaluate(
     metrics = summarize(rows, task=task, corpus_bleu=corpus_bleu)
     text_notes = scorer.notes if metrics["task"] != "multiple_choice" else []
     metrics["notes"] = text_notes + metrics.get("notes", [])
+    if sources:
+        files = dict.fromkeys(sources.values())
+        metrics["by_source"] = {f: summarize([r for r in rows if r.get("source") == f], task=task, corpus_bleu=corpus_bleu) for f in files}
     metrics["settings"] = settings
     write_json(out / METRICS, metrics)
     write_report(out, rows, metrics)
@@ -176,7 +183,8 @@ def _check_ids(samples: Sequence[Sample]) -> None:
     for s in samples:
         (dupes if s.id in seen else seen).add(s.id)
     if dupes:
-        raise ConfigError(f"evaluation needs unique sample ids; repeated: {sorted(dupes)[:10]}")
+        raise ConfigError(f"evaluation needs unique sample ids; repeated: {sorted(dupes)[:10]} (records without an 'id' are "
+                          "numbered per file: give them ids, or evaluate the files one at a time)")
 
 
 def _start(out: Path, settings: dict, resume: bool, overwrite: bool, ranks: Ranks) -> None:
@@ -263,12 +271,18 @@ def evaluate_checkpoint(
     ``data_format``: ``auto`` (a benchmark's published fields, else our records), a benchmark name
     (``mvbench``, ``videomme``, ``tempcompass``) or ``records``.
     """
-    if data_format != "records" and (data_format != "auto" or is_benchmark(data)):
-        samples, specs = load_benchmark(data, media_folder, data_format)
-        invalid = []
-    else:
-        samples, invalid = preflight([data], media_folder, "--media_folder", skip_invalid, allow_outside_media_folder)
-        specs = class_specs(samples) if kwargs.get("task", "auto") in ("auto", "classification") else {}
+    paths = [data] if isinstance(data, (str, Path)) else list(data)
+    samples, specs, invalid, sources = [], {}, [], {}
+    for path in paths:  # each file read in its own layout, with its own closed answer set
+        if data_format != "records" and (data_format != "auto" or is_benchmark(path)):
+            found, found_specs = load_benchmark(path, media_folder, data_format)
+        else:
+            found, bad = preflight([path], media_folder, "--media_folder", skip_invalid, allow_outside_media_folder)
+            found_specs = class_specs(found) if kwargs.get("task", "auto") in ("auto", "classification") else {}
+            invalid += bad
+        samples += found
+        specs.update(found_specs)
+        sources.update((s.id, str(path)) for s in found)
     refuse_clobber(out, kwargs.get("resume", False), kwargs.get("overwrite", False))
     for exc in invalid:
         logger.warning("skipping invalid record: %s", exc)
@@ -276,5 +290,8 @@ def evaluate_checkpoint(
     ranks = Ranks.from_env()
     predictor = Predictor.from_pretrained(model, device=ranks.device(device), num_frames=num_frames, frame_sampling=frame_sampling)
     predictor.frame_cache = open_frame_cache(frame_cache, predictor.video, samples)
-    settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
-    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, specs=specs, ranks=ranks, **kwargs)
+    resolved = [str(Path(p).resolve()) for p in paths]
+    settings = {"model": str(Path(model).resolve()), "data": resolved[0] if len(paths) == 1 else resolved, **asdict(predictor.video)}
+    sources = sources if len(paths) > 1 else None
+    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, specs=specs, ranks=ranks,
+                    sources=sources, **kwargs)  # fmt: skip
