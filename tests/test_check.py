@@ -55,6 +55,14 @@ def test_media_shared_between_files_is_leakage(data, media_folder, tmp_path):
     assert [json.loads(line)["id"] for line in (out / "val.jsonl").read_text().splitlines()] == ["v0"]
 
 
+def test_an_empty_data_file_is_an_error(data, media_folder, tmp_path):
+    train, _ = data
+    (tmp_path / "test.json").write_text("[]\n")  # as prepare wrote an empty split before it refused them
+    report = run_check([train, tmp_path / "test.json"], media_folder, VIDEO, progress=False)
+    assert [(p.file, p.kind) for p in report.errors] == [(str(tmp_path / "test.json"), "file")]
+    assert "holds no records" in report.errors[0].reason and len(report.good) == 4
+
+
 def test_token_counts_include_visual_tokens_and_list_the_longest(data, media_folder, tiny_model_dir):
     train, _ = data
     encoder = chat_encoder(str(tiny_model_dir), VIDEO)

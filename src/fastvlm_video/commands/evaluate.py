@@ -35,6 +35,7 @@ def add_arguments(parser) -> None:
                         help="threads decoding the next batch's media while the model runs (0: none; more on a GPU machine)")  # fmt: skip
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
+    parser.add_argument("--frames_fps", type=float, help="frames per second of a folder of frames without fps.txt (default: the checkpoint's, 1)")
     parser.add_argument("--frame_cache", metavar="DIR", help="frame cache built at the checkpoint's video settings (`fastvlm-video cache`)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     parser.add_argument("--task", default="auto", choices=["auto", "classification", "open"],
@@ -64,7 +65,7 @@ def run(args) -> int:
     metrics = evaluate_checkpoint(
         args.model, args.data, args.media_folder, args.out, limit=args.limit, device=args.device,
         semantic=not args.no_semantic, skip_invalid=args.skip_invalid_records, num_frames=args.num_frames,
-        frame_sampling=args.frame_sampling, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+        frame_sampling=args.frame_sampling, frames_fps=args.frames_fps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
         resume=args.resume, overwrite=args.overwrite, task=args.task, allow_outside_media_folder=args.allow_outside_media_folder,
         data_format=args.data_format, score=args.score, norm=args.choice_norm, frame_cache=args.frame_cache,
         decode_threads=args.decode_threads,

@@ -27,7 +27,7 @@ from PIL import Image
 from ..errors import ConfigError, MediaError
 from ..video_config import VideoConfig
 from .check import MediaJob, Problem, media_problems
-from .dataset import load_media_item
+from .media_source import load_media_item
 from .frame_cache import (
     BUILD_REPORT,
     CODECS,

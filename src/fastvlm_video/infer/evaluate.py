@@ -258,6 +258,7 @@ def evaluate_checkpoint(
     skip_invalid: bool = False,
     num_frames: int | None = None,
     frame_sampling: str | None = None,
+    frames_fps: float | None = None,
     allow_outside_media_folder: bool = False,
     data_format: str = "auto",
     frame_cache: str | Path | None = None,
@@ -288,7 +289,8 @@ def evaluate_checkpoint(
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
     ranks = Ranks.from_env()
-    predictor = Predictor.from_pretrained(model, device=ranks.device(device), num_frames=num_frames, frame_sampling=frame_sampling)
+    predictor = Predictor.from_pretrained(model, device=ranks.device(device), num_frames=num_frames, frame_sampling=frame_sampling,
+                                          frames_fps=frames_fps)  # fmt: skip
     predictor.frame_cache = open_frame_cache(frame_cache, predictor.video, samples)
     resolved = [str(Path(p).resolve()) for p in paths]
     settings = {"model": str(Path(model).resolve()), "data": resolved[0] if len(paths) == 1 else resolved, **asdict(predictor.video)}

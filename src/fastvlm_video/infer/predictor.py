@@ -27,7 +27,7 @@ from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import load_sample_media
 from ..data.records import PLACEHOLDER_RE, MediaRef, Message
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 from ..model.load import load_model, load_tokenizer, video_config_of
 
 STEPS = ("decode", "preprocess", "vision_encode", "prefill")
@@ -133,7 +133,7 @@ class Predictor:
         return Prompt(torch.tensor(encoded.input_ids), frames, [m.timestamps for m in loaded])
 
     def prompt_for(self, media_path: str | Path | None, question: str, timings: Timings | None = None) -> Prompt:
-        media = [] if media_path is None else [MediaRef(str(media_path), "video" if is_video_file(media_path) else "image")]
+        media = [] if media_path is None else [MediaRef(str(media_path), media_type(media_path))]
         text = question if not media or PLACEHOLDER_RE.search(question) else f"{IMAGE_TOKEN}\n{question}"
         return self.prepare([Message("user", PLACEHOLDER_RE.sub(IMAGE_TOKEN, text))], media, timings)  # <video> as in training
 
