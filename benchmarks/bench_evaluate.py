@@ -39,7 +39,8 @@ TOL = 1e-4  # choice log-probs: padding changes float32 summation order only (te
 
 def run_once(predictor, samples, specs, batch_size: int, decode_threads: int, score: str, max_new_tokens: int) -> tuple[float, list[dict]]:
     start = time.perf_counter()
-    rows = [row for batch in predict_batches(predictor, samples, batch_size, max_new_tokens, None, specs, score, "sum", decode_threads)
+    rows = [row for batch in predict_batches(predictor, samples, batch_size, max_new_tokens, specs=specs, score=score,
+                                                       decode_threads=decode_threads)
             for row in batch]  # fmt: skip
     return time.perf_counter() - start, rows
 

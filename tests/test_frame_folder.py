@@ -110,6 +110,15 @@ def test_unusable_folders_are_media_errors_naming_the_folder(tmp_path):
         VideoConfig(frames_fps=0)
 
 
+def test_frames_of_different_sizes(tmp_path):
+    """At a model size each frame is resized alone; at full resolution (clean, load_video_frames) a clear error."""
+    folder = make_folder(tmp_path / "clip", n=3)
+    Image.fromarray(np.full((64, 40, 3), 99, np.uint8)).save(folder / "frame_1.png")
+    assert load_video_tensor(folder, num_frames=3, image_size=64).frames.shape == (3, 3, 64, 64)
+    with pytest.raises(MediaError, match=r"clip: frames of different sizes \(48x32, 40x64\)"):
+        load_video_tensor(folder, num_frames=3, image_size=None)
+
+
 def test_records_point_at_a_folder_with_either_key(tmp_path):
     make_folder(tmp_path / "media" / "clip", n=6)
     records = [
@@ -148,3 +157,15 @@ def test_frame_cache_keys_on_the_listing(tmp_path):
     assert media_key(ref, other) != media_key(ref, VIDEO)
     video_ref = MediaRef(str(tmp_path / "x.mp4"), "video")
     assert media_key(video_ref, other) == media_key(video_ref, VIDEO) and "frames_fps" not in media_key(video_ref, VIDEO)
+
+
+def test_media_type_by_name_then_by_disk(tmp_path):
+    from fastvlm_video.media.kinds import media_type
+
+    odd = make_folder(tmp_path / "shots.jpg", n=3)  # a folder named like an image
+    plain = make_folder(tmp_path / "shots", n=3)
+    assert media_type(tmp_path / "clip.MP4") == "video" and media_type(tmp_path / "a.png") == "image"  # by name: no stat
+    assert media_type(plain) == "video" and media_type(tmp_path / "missing") == "image"
+    ref = MediaRef(str(odd), media_type(odd))
+    assert ref.kind == "image" and media_kind(ref) == "video"  # decoding looks at the disk again
+    assert load_media_item(ref, VIDEO).frames.shape == (4, 3, 64, 64)

@@ -10,8 +10,12 @@ examples:
   fastvlm-video evaluate --model runs/ft --data MVBench/json --media_folder MVBench/video --out runs/ft/mvbench
   fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval-ll --score choices
   fastvlm-video evaluate --model runs/ft --data data/val.json data/test.json --media_folder clips --out runs/ft/both
-  torchrun --nproc_per_node 8 -m fastvlm_video evaluate --model runs/ft --data data/test.json --media_folder clips \
+  torchrun --nproc_per_node 8 -m fastvlm_video evaluate --model runs/ft --data data/test.json --media_folder clips \\
       --out runs/ft/eval          # 8 GPUs: each takes 1/8 of the questions; one predictions.jsonl
+  fastvlm-video evaluate --model runs/ft --data Video-MME/videomme/test-00000-of-00001.parquet --media_folder Video-MME/data \\
+      --subtitles Video-MME/subtitle --answer_rule lmms-eval --out runs/ft/videomme-subs
+  fastvlm-video evaluate --model runs/ft --data TempCompass/questions --media_folder TempCompass/videos \\
+      --judge my_judges:gpt35 --out runs/ft/tempcompass
 """
 
 import argparse
@@ -46,6 +50,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--score", default="generate", choices=["generate", "choices"],
                         help="choices: rank the options (or the records' class answers) by log-likelihood, no text parsing")  # fmt: skip
     parser.add_argument("--choice_norm", default="sum", choices=["sum", "mean"], help="rank by summed (default) or per-token log-prob")
+    parser.add_argument("--prompt_style", default="lmms-eval", choices=["lmms-eval", "official"],
+                        help="benchmarks: lmms-eval's current wording (default) or the benchmark's own (docs/evaluation.md)")
+    parser.add_argument("--answer_rule", default="default", choices=["default", "lmms-eval"],
+                        help="how a generated answer becomes an option: ours (documented) or lmms-eval's, for comparable numbers")
+    parser.add_argument("--subtitles", metavar="DIR", help="Video-MME with subtitles: its subtitle/ folder of <videoID>.srt")
+    parser.add_argument("--judge", metavar="MODULE:FUNCTION",
+                        help="an LLM judge (request dict -> text) for TempCompass captioning and answers its rules cannot read")
     parser.add_argument("--no_semantic", action="store_true", help="skip the sentence-embedding similarity")
     parser.add_argument("--skip_invalid_records", action="store_true", help="log and skip malformed records")
     parser.add_argument("--allow_outside_media_folder", action="store_true",
@@ -68,11 +79,14 @@ def run(args) -> int:
         frame_sampling=args.frame_sampling, frames_fps=args.frames_fps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
         resume=args.resume, overwrite=args.overwrite, task=args.task, allow_outside_media_folder=args.allow_outside_media_folder,
         data_format=args.data_format, score=args.score, norm=args.choice_norm, frame_cache=args.frame_cache,
+        prompt_style=args.prompt_style, answer_rule=args.answer_rule, subtitles=args.subtitles, judge=args.judge,
         decode_threads=args.decode_threads,
     )  # fmt: skip
     if metrics is None:  # another rank than 0 of torchrun / accelerate launch: rank 0 reports
         return 0
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
+    for reason, n in metrics.get("unscored", {}).items():
+        print(f"  not scored: {n} x {reason}")
     for _, label, value in headline_metrics(metrics):
         print(f"  {label:<24} {value}")
     if metrics.get("num_unparsed"):
@@ -80,7 +94,13 @@ def run(args) -> int:
     for key, groups in metrics.get("by_group", {}).items():
         print(f"  accuracy by {key}:")
         for name, g in groups.items():
-            print(f"    {name:<32} {100 * g['accuracy']:5.1f}%  ({g['correct']}/{g['num']})")
+            accuracy = "    -" if g["accuracy"] is None else f"{100 * g['accuracy']:5.1f}"
+            unscored = f", {g['unscored']} not scored" if g.get("unscored") else ""
+            print(f"    {name:<32} {accuracy}%  ({g['correct']}/{g['num']}{unscored})")
+    covers = metrics.get("task_mean_covers")
+    if covers:
+        missing = f" (no scored question: {', '.join(covers['missing'])})" if covers["missing"] else ""
+        print(f"  the mean of task accuracies covers {covers['tasks']} of {covers['of']} tasks{missing}")
     for source, m in metrics.get("by_source", {}).items():
         print(f"  {source}: " + ", ".join(f"{label} {value}" for _, label, value in headline_metrics(m)[:2]))
     for note in metrics["notes"]:

@@ -3,7 +3,8 @@
 In training, a sample that cannot be used (broken media, too long) is skipped: another is drawn in
 its place, and the skip travels with the batch (key ``skipped``) so the trainer logs it once and
 counts it in the main process, whatever the number of DataLoader workers. A sample whose tail was cut
-to ``model_max_length`` is used, and reported the same way (key ``truncated``).
+to ``model_max_length`` is used, and reported the same way (key ``truncated``), as is one whose clip
+has a truncated tail that decoded frames stand in for (kind ``stand_in``).
 
 For evaluation (``substitute=False``) nothing is drawn in its place: the item is ``{"excluded": Skip}``,
 the collator leaves it out of the batch, and the validation loss is the mean over exactly the samples
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 class Skip:
     """Why one sample was not used."""
 
-    kind: str  # "media" | "too_long" (skipped) | "truncated" (used, its tail cut)
+    kind: str  # "media" | "too_long" (skipped) | "truncated" (used, its tail cut) | "stand_in" (used, frames stood in)
     where: str  # file, record index and id
     reason: str
 
@@ -77,7 +78,8 @@ class ConversationDataset(Dataset):
             "pixel_values": torch.cat([m.frames for m in loaded]) if loaded and self.feature_cache is None else None,
             "id": sample.id,
             "timestamps": [m.timestamps for m in loaded],
-            "truncated": [self._truncation(sample, encoded.truncated_from)] if encoded.truncated else [],
+            "truncated": ([self._truncation(sample, encoded.truncated_from)] if encoded.truncated else [])
+            + [Skip("stand_in", sample.where, f"{ref.path}: {note}") for ref, m in zip(sample.media, loaded) for note in m.notes],
         }
         if self.feature_cache is not None:
             item["media"] = loaded

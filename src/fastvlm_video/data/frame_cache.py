@@ -91,7 +91,9 @@ def file_stamp(path: str | Path) -> Stamp:
 
     The fingerprint (``fingerprint``) is remembered per process while the file's size, mtime, ctime and
     inode stay the same, so a lookup costs one ``stat`` after the first; ctime changes with any write,
-    even one that restores the mtime, so a file edited during a run is read again.
+    even one that restores the mtime, so a file edited during a run is read again. A folder of frames
+    is stamped by its listing instead (total size and a fingerprint of every file's name, size and
+    mtime: ``media.frame_folder.folder_stamp``), without reading its frames.
     """
     if is_frame_folder(path):
         return folder_stamp(path)

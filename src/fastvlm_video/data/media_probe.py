@@ -1,6 +1,8 @@
 """A header probe of every media file, cheap enough to run on a whole dataset before a model loads.
 
-What it catches (files only; a folder is left to the decoder): a missing, unreadable, non-regular or empty (0-byte) file; a video that FFmpeg cannot
+What it catches: a missing, unreadable, non-regular or empty (0-byte) file; a folder of frames
+(a video) holding no image, with an unusable ``fps.txt``/``meta.json`` or an unreadable first frame
+(its listing, sidecar and first frame's header are read, as decoding reads them); a video that FFmpeg cannot
 open (no ``moov`` atom: a half-uploaded MP4, a text file named ``.mp4``) or that has no video stream
 (audio only); an image whose header PIL cannot identify. What it does not catch: a file whose header
 is intact but whose frames are not (a truncated tail with the index first): decoding finds those,
@@ -26,7 +28,10 @@ from tqdm.auto import tqdm
 
 from ..errors import MediaError
 from ..media.files import check_media_file
+from ..media.frame_folder import folder_stamp
+from ..media.kinds import is_frame_folder
 from ..media.pyav_backend import _open_video
+from ..media.video import read_media_index
 from .records import MediaRef
 
 logger = logging.getLogger(__name__)
@@ -47,9 +52,10 @@ def default_cache_path() -> Path | None:
 
 def probe_file(path: str, kind: str) -> str | None:
     """``None`` when ``path``'s header is usable as a ``kind`` ("video" | "image"), else the reason."""
-    if os.path.isdir(path):  # a folder of frames (a video) or a mistake: decoding tells, as without the probe
-        return None
     try:
+        if is_frame_folder(path):  # a folder of frames: its listing, its sidecar and its first frame's header
+            read_media_index(path)
+            return None
         check_media_file(path)
         if kind == "video":
             with _open_video(path):
@@ -66,6 +72,9 @@ def probe_file(path: str, kind: str) -> str | None:
 
 
 def _stamp(path: str) -> list[int] | None:
+    if is_frame_folder(path):  # a folder's own mtime misses an edited frame: stamp its listing
+        stamp = folder_stamp(path)
+        return list(stamp) if stamp else None
     try:
         st = os.stat(path)
     except (OSError, ValueError):

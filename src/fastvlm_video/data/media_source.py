@@ -19,6 +19,8 @@ from ..media.kinds import is_frame_folder
 from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
 from .records import MediaRef, Message
+from .subtitles import SLOT as SUBTITLE_SLOT
+from .subtitles import fill_subtitles
 from .time_prompt import add_time_instructions
 
 
@@ -95,10 +97,13 @@ def load_sample_media(
     features: FeatureSource | None = None,
 ) -> tuple[list[LoadedMedia], list[Message]]:
     """What training, predict and evaluate all do with a sample's media: the per-sample visual budget
-    (``VideoConfig.for_sample``), decoding, and the time instruction when asked for."""
+    (``VideoConfig.for_sample``), decoding, the time instruction when asked for, and the subtitles at the
+    sampled frames where the prompt has a subtitle slot (``data/subtitles.py``)."""
     video = video.for_sample([media_kind(ref) for ref in media])
     loaded = [load_media_item(ref, video, cache, features) for ref in media]
     if video.time_instruction:
         times = [(m.timestamps, m.window) if m.timestamps is not None else None for m in loaded]
         messages = add_time_instructions(messages, times, video.frame_sampling)
+    if any(SUBTITLE_SLOT.search(m.content) for m in messages):  # e.g. Video-MME with subtitles
+        messages = fill_subtitles(messages, [m.timestamps for m in loaded])
     return loaded, list(messages)

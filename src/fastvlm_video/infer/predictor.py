@@ -12,6 +12,7 @@ and picks the first token). Then tokens follow at ``tokens_per_s``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ from ..data.dataset import load_sample_media
 from ..data.records import PLACEHOLDER_RE, MediaRef, Message
 from ..media.kinds import media_type
 from ..model.load import load_model, load_tokenizer, video_config_of
+
+logger = logging.getLogger(__name__)
 
 STEPS = ("decode", "preprocess", "vision_encode", "prefill")
 
@@ -121,13 +124,15 @@ class Predictor:
         model = load_model(path, dtype=dtype, merge_lora=True).to(dev)
         return cls(model, load_tokenizer(path), video_config_of(path, **video_overrides), dev)
 
-    def prepare(self, messages: Sequence[Message], media: Sequence[MediaRef], timings: Timings | None = None) -> Prompt:
-        """Encode a conversation that ends with a user turn, loading its media."""
+    def prepare(self, messages: Sequence[Message], media: Sequence[MediaRef], timings: Timings | None = None, answer_prefix: str = "") -> Prompt:
+        """Encode a conversation that ends with a user turn, loading its media; the reply starts with ``answer_prefix``."""
         timings = timings or Timings()
         with timings.step("decode", self.device):
             loaded, messages = load_sample_media(messages, media, self.video, self.frame_cache)
+            warn_degraded(media, loaded)
         with timings.step("preprocess", self.device):
             encoded = self.encoder.encode(messages, [m.frames.shape[0] for m in loaded], add_generation_prompt=True)
+            encoded.input_ids += self.encoder.text_ids(answer_prefix)
             frames = torch.cat([m.frames for m in loaded]) if loaded else None
         timings.frames = 0 if frames is None else frames.shape[0]
         return Prompt(torch.tensor(encoded.input_ids), frames, [m.timestamps for m in loaded])
@@ -195,6 +200,18 @@ class Predictor:
         kwargs.setdefault("pad_token_id", self.tokenizer.pad_token_id)
         kwargs.setdefault("eos_token_id", self.encoder.im_end_id)
         return kwargs
+
+
+_WARNED: set[tuple[str, str]] = set()  # (file, note) pairs this process already logged
+
+
+def warn_degraded(media: Sequence[MediaRef], loaded: Sequence) -> None:
+    """Log each degradation of decoded media (stand-in frames for a truncated tail) once per file and process."""
+    for ref, item in zip(media, loaded):
+        for note in item.notes:
+            if (ref.path, note) not in _WARNED:
+                _WARNED.add((ref.path, note))
+                logger.warning("%s: %s", ref.path, note)
 
 
 def load(path: str | Path, device: str = "auto", **kwargs) -> Predictor:

@@ -25,6 +25,19 @@ def is_frame_folder(path: str | Path) -> bool:
     return os.path.isdir(path)
 
 
+STILL_EXTENSIONS = FRAME_EXTENSIONS | {".gif", ".apng"}  # named as images: no need to look at the disk
+
+
 def media_type(path: str | Path) -> str:
-    """``"video"`` for a video file or a folder of frames, else ``"image"``."""
-    return "video" if is_video_file(path) or is_frame_folder(path) else "image"
+    """``"video"`` for a video file or a folder of frames, else ``"image"``.
+
+    A name with a video or image extension is decided by the name alone (no ``stat``: records are
+    parsed by the million); any other path is a video when it is a directory. Decoding checks for a
+    directory again (``dataset.media_kind``), so even a folder named like an image is read as frames.
+    """
+    suffix = Path(str(path)).suffix.lower()
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    if suffix in STILL_EXTENSIONS:
+        return "image"
+    return "video" if is_frame_folder(path) else "image"

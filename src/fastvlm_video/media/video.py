@@ -10,18 +10,17 @@ from __future__ import annotations
 import bisect
 import importlib.util
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
-
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from ..errors import MediaError
-from . import animation, frame_folder, pyav_backend, sampling
+from . import animation, frame_folder, sampling
 from .files import check_media_file
 from .index import VideoIndex
 from .kinds import VIDEO_EXTENSIONS, is_frame_folder, is_video_file  # noqa: F401  (re-exported)
@@ -30,7 +29,6 @@ from .transforms import ASPECT_MODES, place_on_square, resized_dims
 VIDEO_BACKENDS = ("auto", "pyav", "decord")
 
 logger = logging.getLogger(__name__)
-_STAND_IN_LOGGED: set[str] = set()  # files whose stand-in frames this process already logged
 
 
 @dataclass
@@ -166,7 +164,7 @@ def load_video_tensor(
     indices, notes = _stand_in_for_missing(index, plan.indices, decoded)
     frames = [decoded[i] for i in indices]
     return VideoClip(
-        frames=_stack(frames, image_size),
+        frames=_stack(frames, image_size, path),
         indices=indices,
         timestamps=[round(index.timestamps[i], 6) for i in indices],
         num_source_frames=index.num_frames,
@@ -194,6 +192,8 @@ def open_frame_source(path: str, frames_fps: float = frame_folder.DEFAULT_FRAMES
         with animation.open_source(path) as source:
             yield source, False
         return
+    from . import pyav_backend  # imports av (FFmpeg) on first use, not when the CLI parses its flags
+
     with pyav_backend.open_source(path) as source:
         yield source, True
 
@@ -202,6 +202,17 @@ def read_media_index(path: str | Path, frames_fps: float = frame_folder.DEFAULT_
     """The frame index of a video file, an animation or a frame folder (what ``load_video_tensor`` samples from)."""
     with open_frame_source(str(path), frames_fps) as (source, _):
         return source.index
+
+
+def read_header_index(path: str | Path, frames_fps: float = frame_folder.DEFAULT_FRAMES_FPS) -> VideoIndex:
+    """A cheap index to count frames with (``budget``): a video file's header (``pyav_backend.read_header_index``,
+    ~1 ms), or a frame folder's listing (names, and its first frame's header)."""
+    path = str(path)
+    if is_frame_folder(path):
+        return frame_folder.read_index(path, frame_folder.folder_fps(path, frames_fps))
+    from . import pyav_backend
+
+    return pyav_backend.read_header_index(path)
 
 
 def _check_request(num_frames: int, frame_sampling: str, fps: float, max_frames: int, aspect: str) -> None:
@@ -217,26 +228,28 @@ def _check_request(num_frames: int, frame_sampling: str, fps: float, max_frames:
 def _stand_in_for_missing(index: VideoIndex, planned: list[int], decoded: dict[int, np.ndarray]) -> tuple[list[int], list[str]]:
     """Planned frames that did not decode (a truncated tail) take the nearest decoded frame before them.
 
-    Returns the frame indices used and the notes saying so. The note is logged once per file per
-    process (a clip is decoded every epoch); training also counts it once per sample in the main
-    process (``Skip`` kind ``stand_in``), and ``check`` lists it as a warning.
+    Returns the frame indices used and the note saying so, which the caller reports: training once
+    per sample per run, in the main process (``Skip`` kind ``stand_in``: a clip is decoded again every
+    epoch, in fresh worker processes), ``check`` as a warning, predict/evaluate/serve once per file.
     """
     have = sorted(decoded)
     out = [i if i in decoded else have[max(0, bisect.bisect_left(have, i) - 1)] for i in planned]
     swaps = sorted({(a, b) for a, b in zip(planned, out) if a != b})
     if not swaps:
         return out, []
+    logger.debug("%s: stand-ins %s", index.path, swaps)
     note = (f"frames past #{have[-1]} of {index.num_frames} could not be decoded (truncated or corrupt tail): "
             f"{len(swaps)} sampled frame(s) replaced by the last decodable one {swaps}")  # fmt: skip
-    if index.path not in _STAND_IN_LOGGED:
-        _STAND_IN_LOGGED.add(index.path)
-        logger.warning("%s: %s", index.path, note)
     return out, [note]
 
 
-def _stack(frames: list[np.ndarray], image_size: int | None) -> torch.Tensor:
+def _stack(frames: list[np.ndarray], image_size: int | None, path: str = "") -> torch.Tensor:
     """(h, w, 3) frames -> (T, 3, S, S) uint8 on black squares, or (T, h, w, 3) when no size was asked."""
     if image_size is None:
+        sizes = sorted({f.shape[:2] for f in frames})
+        if len(sizes) > 1:  # a frame folder's images may differ; at a model size they are each resized
+            shown = ", ".join(f"{w}x{h}" for h, w in sizes[:3])
+            raise MediaError(path, f"frames of different sizes ({shown}) cannot be stacked at full resolution: give a frame size")
         return torch.from_numpy(np.stack(frames))
     tensor = torch.empty(len(frames), 3, image_size, image_size, dtype=torch.uint8)  # pads are zeroed per frame
     for slot, frame in zip(tensor, frames):

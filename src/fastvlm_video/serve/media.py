@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ..media.kinds import FRAME_EXTENSIONS
 from ..media.video import VIDEO_EXTENSIONS, is_video_file
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
@@ -52,14 +53,20 @@ class MediaStore:
         return f"{self.max_bytes / 2**20:g} MiB"
 
     def listing(self, query: str = "", limit: int = 500) -> dict:
-        """Videos, then images, in the allowed folder whose path contains ``query`` (case-insensitive).
+        """Videos (frame folders, listed ``name/``, among them), then images, in the allowed folder whose
+        path contains ``query`` (case-insensitive).
 
         Hidden files and folders (a name starting with ".") are skipped; links leading out are not listed.
         Returns ``{"videos": [relative paths], "total": matches, "truncated": total > limit}``.
         """
-        query, matches = query.casefold(), []
+        query, matches, folders = query.casefold(), [], set()
         for root, dirs, files in os.walk(self.allowed):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            rel_root = Path(root).relative_to(self.allowed).as_posix()
+            if rel_root != "." and any(Path(n).suffix.lower() in FRAME_EXTENSIONS for n in files if not n.startswith(".")):
+                if query in rel_root.casefold() and _inside(self.allowed, Path(root)):
+                    folders.add(rel_root + "/")  # a folder of frames is a video (media/frame_folder.py)
+                    matches.append(rel_root + "/")
             for name in files:
                 path = Path(root, name)
                 rel = path.relative_to(self.allowed).as_posix()
@@ -67,7 +74,7 @@ class MediaStore:
                     continue
                 if path.is_file() and _inside(self.allowed, path):
                     matches.append(rel)
-        matches.sort(key=lambda rel: (not is_video_file(rel), rel))
+        matches.sort(key=lambda rel: (not (is_video_file(rel) or rel in folders), rel))
         return {"videos": matches[:limit], "total": len(matches), "truncated": len(matches) > limit}
 
     def public(self, text: str) -> str:

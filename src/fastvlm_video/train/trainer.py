@@ -28,8 +28,19 @@ SKIP_REPORT = "skipped_samples.json"
 logger = logging.getLogger(__name__)
 
 
+USED_NOTE_VERBS = {"truncated": "truncated", "stand_in": "stand-in frames in"}  # notes on samples used anyway
+
+
+def _note_key(note: Skip) -> str:
+    """Notes on used samples are logged once per run: a truncation once per sample, a media note (its
+    reason names the file) once per file and note, however many samples share the file."""
+    return note.where if note.kind == "truncated" else f"{note.kind}: {note.reason}"
+
+
 class SkipCounter:
-    """Counts samples used, skipped (broken media, too long) and truncated; logs each sample once.
+    """Counts samples used, skipped (broken media, too long) and truncated or given stand-in frames (a
+    truncated clip); logs each once per run (stand-ins once per file), whichever worker process decoded
+    it and however often.
 
     The run stops when more distinct samples proved unusable than ``max_fraction`` of the dataset
     (at least one is always tolerated; ``max_fraction=0`` stops at the first): a rule on the data,
@@ -56,11 +67,14 @@ class SkipCounter:
     def update(self, used: int, skipped: list[Skip], truncated: list[Skip] = ()) -> None:
         self.used += used
         self.skipped_draws += len(skipped)
-        for seen, notes, verb in ((self.skipped, skipped, "skipping"), (self.truncated, truncated, "truncated")):
-            for note in notes:
-                if note.where not in seen:
-                    seen[note.where] = note
-                    logger.warning("%s %s: %s", verb, note.where, note.reason)
+        for note in skipped:
+            if note.where not in self.skipped:
+                self.skipped[note.where] = note
+                logger.warning("skipping %s: %s", note.where, note.reason)
+        for note in truncated:
+            if _note_key(note) not in self.truncated:
+                self.truncated[_note_key(note)] = note
+                logger.warning("%s %s: %s", USED_NOTE_VERBS.get(note.kind, note.kind), note.where, note.reason)
         if len(self.skipped) > self.allowed:
             last = next(reversed(self.skipped.values()))
             raise TooManySkippedSamples(
@@ -105,7 +119,7 @@ class SkipCounter:
         state = json.loads(path.read_text())
         self.used, self.skipped_draws = state["used"], state["skipped"]
         self.skipped = {s["where"]: Skip(**s) for s in state["samples"]}
-        self.truncated = {s["where"]: Skip(**s) for s in state.get("truncated", [])}
+        self.truncated = {_note_key(n): n for n in (Skip(**s) for s in state.get("truncated", []))}
         self.excluded |= {s["where"]: Skip(**s) for s in state.get("eval", {}).get("samples", [])}
 
 
