@@ -44,11 +44,14 @@ def write_summary(
     eval_loss: float | None,
     skipped: int = 0,
     eval_excluded: int = 0,
+    progress: dict | None = None,
 ) -> Path:
     """Base model, what trained (full or LoRA, frozen parts), data, video settings and final losses.
 
     ``val`` are the validation samples the loss could use; ``eval_excluded`` those left out (unusable
-    media), ``skipped`` the training samples skipped (both listed in ``skipped_samples.json``)."""
+    media), ``skipped`` the training samples skipped (both listed in ``skipped_samples.json``).
+    ``progress`` is what ran (``run_progress``: steps, epochs, samples seen), not what was asked for: a run
+    with ``--max_steps`` stops before ``--num_train_epochs``; both requests are kept under ``requested``."""
     llm = (
         "frozen"
         if (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter)
@@ -72,7 +75,8 @@ def write_summary(
         if training_args.lora_enable
         else None,
         "bits": training_args.bits,
-        "epochs": training_args.num_train_epochs,
+        **(progress or {}),
+        "requested": {"num_train_epochs": training_args.num_train_epochs, "max_steps": training_args.max_steps},
         "learning_rate": training_args.learning_rate,
         "train_loss": train_loss,
         "eval_loss": eval_loss,
@@ -85,6 +89,16 @@ def write_summary(
     path = Path(out) / SUMMARY_NAME
     path.write_text(json.dumps(summary, indent=2) + "\n")
     return path
+
+
+def run_progress(state, samples_seen: int, batch_size: int) -> dict:
+    """What a run did, from the Trainer's state: optimizer steps, epochs (fractional) and samples drawn."""
+    return {
+        "steps": state.global_step,
+        "epochs": round(float(state.epoch or 0.0), 4),
+        "samples_seen": samples_seen,
+        "batch_size": batch_size,  # samples per optimizer step (all devices, accumulation included)
+    }
 
 
 def read_summary(directory: str | Path) -> dict | None:
