@@ -30,6 +30,7 @@ from ..save_marker import mark_complete, mark_incomplete
 from .args import DataArguments, ModelArguments, TrainingArguments
 from .checkpoints import check_output_dir, disk_full_is_one_line, resolve_resume
 from .freeze import BATCHNORM_MODES, set_trainable
+from .grpo_setup import GRPO_PARTS, grpo_max_length, grpo_parts, write_grpo_summary
 from .summary import write_summary
 from .threads import cpu_thread_callbacks
 from .trainer import SKIP_REPORT, SkipCounter, VideoTrainer
@@ -175,6 +176,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     plan = plan_lengths(train_samples + val_samples, ChatEncoder(tokenizer, video.tokens_per_frame), video,
                         training_args.model_max_length, max_position_embeddings(path), data_args.max_skip_fraction)
     video, max_length = plan.video, plan.max_length
+    grpo = training_args.method == "grpo"
+    if grpo:
+        max_length = grpo_max_length(training_args, max_length, max_position_embeddings(path))
     training_args.model_max_length = max_length
     logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
@@ -185,12 +189,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     features = open_feature_cache(data_args.feature_cache, model, model_dtype(training_args), training_args.device.type,
                                   train_samples + val_samples, video)  # fmt: skip
     media = {"frame_cache": cache, "feature_cache": features}
-    train_set = ConversationDataset(train_samples, encoder, video, max_length, **media)
+    train_set = (GRPO_PARTS.dataset if grpo else ConversationDataset)(train_samples, encoder, video, max_length, **media)
     val_set = ConversationDataset(val_samples, encoder, video, max_length, **media) if val_samples else None
     if val_set is None and training_args.eval_strategy != "no":
         raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
     logger.info("%d training samples, %d validation samples", len(train_set), len(val_samples))
 
+    grpo_kwargs = grpo_parts(training_args, model, tokenizer, encoder, tower_trains(model_args)) if grpo else {}  # before training changes it
     model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
     if features is not None:
@@ -200,16 +205,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     counter = SkipCounter(len(train_set), max_fraction=data_args.max_skip_fraction)
     if resume and (Path(resume) / SKIP_REPORT).is_file():
         counter.load(Path(resume) / SKIP_REPORT)  # the counts carry on where the checkpoint left them
-    trainer = VideoTrainer(
+    trainer = (GRPO_PARTS.trainer if grpo else VideoTrainer)(
         model=model,
         args=training_args,
         train_dataset=train_set,
         eval_dataset=val_set,
-        data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
+        data_collator=(GRPO_PARTS.collator if grpo else Collator)(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
         callbacks=thread_callbacks + ([FeatureCacheCallback(features, tower)] if features is not None else []),
         skip_counter=counter,
         video=video,
+        **grpo_kwargs,
     )
     try:
         outcome = trainer.train(resume_from_checkpoint=resume)
@@ -219,7 +225,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
-    save_final(trainer, video, counter, output_dir, lambda out: write_summary(
-        out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss))
+
+    def write_extra(out: Path) -> None:
+        write_summary(out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss)
+        if grpo:
+            write_grpo_summary(out, training_args, trainer.state.log_history)
+
+    save_final(trainer, video, counter, output_dir, write_extra)
     logger.info("skipped samples during training: %s", counter.summary())
     return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid))
