@@ -87,3 +87,48 @@ def test_grpo_checkpoint_predicts(grpo_run, media_folder):
 def test_bad_grpo_settings_fail_before_the_model_loads(flags, message, tiny_model_dir, media_folder, data, tmp_path):
     with pytest.raises(ConfigError, match=message):
         train(*parse_train_args(grpo_argv(tiny_model_dir, media_folder, data, tmp_path / "x", *flags)))
+
+
+def test_grpo_killed_mid_run_resumes_to_the_same_result(tiny_model_dir, media_folder, data, tmp_path):
+    """kill -9 after the first checkpoint; the resumed run's later logs and final weights equal an uninterrupted run's
+    (generation is seeded by step, so the resumed steps sample the same answers)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    def argv(out, *extra):
+        return grpo_argv(tiny_model_dir, media_folder, data, out, "--max_steps", "8", "--reward", "grpo_test_rewards:length",
+                         "--beta", "0.04", *extra)  # fmt: skip
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(data.parent), *sys.path])}
+    cli = [sys.executable, "-c", "import sys; from fastvlm_video.cli import main; sys.exit(main(sys.argv[1:]))", "train"]
+    full = tmp_path / "full"
+    with pytest.MonkeyPatch.context() as patch:  # in this process: only the killed run pays a fresh interpreter's start
+        patch.syspath_prepend(str(data.parent))
+        train(*parse_train_args(argv(full)))
+
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([*cli, *argv(cut)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    first = cut / "checkpoint-2"
+    while not ((first / "trainer_state.json").is_file() and not (first / SAVE_IN_PROGRESS).exists()):
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (cut / "training_summary.json").exists()  # killed mid-way
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(data.parent))
+        train(*parse_train_args(argv(cut, "--resume_from_checkpoint", "latest")))
+
+    def logs(out):
+        rows = json.loads((out / "trainer_state.json").read_text())["log_history"]
+        return {row["step"]: (row["loss"], row["reward"], row["kl"]) for row in rows if "loss" in row}
+
+    assert logs(cut) == logs(full) and len(logs(full)) == 8
+    a, b = load_file(full / "model.safetensors"), load_file(cut / "model.safetensors")
+    assert all((a[k] == b[k]).all() for k in a)
