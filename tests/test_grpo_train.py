@@ -1,6 +1,7 @@
 """``train --method grpo`` end to end on the tiny model: logs, summary, checkpoints, skips, and resume after kill -9."""
 
 import json
+import logging
 
 import pytest
 
@@ -132,3 +133,24 @@ def test_grpo_killed_mid_run_resumes_to_the_same_result(tiny_model_dir, media_fo
     assert logs(cut) == logs(full) and len(logs(full)) == 8
     a, b = load_file(full / "model.safetensors"), load_file(cut / "model.safetensors")
     assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_grpo_with_the_feature_cache_samples_and_learns_the_same(tiny_model_dir, media_folder, tmp_path, caplog):
+    """Epoch 1 stores the frozen tower's outputs, epoch 2 reads them: generation and loss see the same features."""
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps(records(["left.mp4", "up.MOV", "still.png", "left.mp4"], ["left", "up", "still", "left"])))
+    (tmp_path / "grpo_cache_rewards.py").write_text("def length(record, completion, times):\n    return len(completion) / 10\n")
+
+    def run(out, *extra):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.syspath_prepend(str(tmp_path))
+            train(*parse_train_args(grpo_argv(tiny_model_dir, media_folder, data, out, "--max_steps", "-1", "--num_train_epochs", "2",
+                                              "--save_strategy", "no", "--reward", "grpo_cache_rewards:length", "--beta", "0", *extra)))  # fmt: skip
+        rows = json.loads((out / "trainer_state.json").read_text())["log_history"]
+        return [(row["loss"], row["reward"], row["completions/mean_length"]) for row in rows if "loss" in row]
+
+    plain = run(tmp_path / "plain")
+    with caplog.at_level(logging.INFO, logger="fastvlm_video.data.feature_cache"):
+        cached = run(tmp_path / "cached", "--feature_cache", str(tmp_path / "features"))
+    assert cached == plain and len(plain) == 4
+    assert "epoch 2: feature cache: 4 media read from the cache, 0 decoded" in caplog.text
