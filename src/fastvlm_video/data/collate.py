@@ -33,6 +33,10 @@ class Collator:
 
     def __call__(self, items: list[dict]) -> dict:
         batch = self._pack(items) if self.packing else self._pad_rows(items)
+        return self._add_media_and_notes(batch, items)
+
+    def _add_media_and_notes(self, batch: dict, items: list[dict]) -> dict:
+        """Every item's frames (or feature-cache media) once, in item order, and the skip/truncation notes."""
         frames = [it["pixel_values"] for it in items if it.get("pixel_values") is not None]
         media = [m for it in items for m in it.get("media", ())]  # read with a feature cache
         if media:

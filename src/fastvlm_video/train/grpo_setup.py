@@ -3,13 +3,13 @@ with its settings, rewards and reference model, the sequence length, and the sum
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from pathlib import Path
 from types import SimpleNamespace
 
 from .args import TrainingArguments, grpo_beta
+from .dpo import frozen_copy
 from .grpo_data import PromptCollator, PromptDataset
 from .grpo_trainer import GRPOSettings, GRPOTrainer, grpo_summary
 from .rewards import parse_rewards
@@ -34,13 +34,6 @@ def settings(args: TrainingArguments) -> GRPOSettings:
         num_generations=args.num_generations, temperature=args.temperature, max_completion_length=args.max_completion_length,
         epsilon=args.epsilon, beta=grpo_beta(args), loss_type=args.grpo_loss_type, scale_rewards=args.scale_rewards,
     )  # fmt: skip
-
-
-def frozen_copy(model):
-    """The reference: a copy of the starting weights, in eval mode, never trained."""
-    ref = copy.deepcopy(model).eval()
-    ref.requires_grad_(False)
-    return ref
 
 
 def grpo_parts(args: TrainingArguments, model, tokenizer, encoder, tower_trains: bool) -> dict:

@@ -21,14 +21,16 @@ from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
 from ..data.feature_cache import FeatureCacheCallback, check_allowed, open_feature_cache
 from ..data.frame_cache import open_frame_cache
+from ..data.preference import PreferenceCollator, PreferenceDataset, length_variants, require_pairs
 from ..data.preflight import preflight
 from ..errors import ConfigError, TooManySkippedSamples
 from ..model.load import load_model, load_tokenizer, video_config_of
 from ..model.lora import LoraSettings, apply_lora, quantization_config
 from ..model.processor import make_processor
 from ..save_marker import mark_complete, mark_incomplete
-from .args import DataArguments, ModelArguments, TrainingArguments
+from .args import DataArguments, ModelArguments, TrainingArguments, dpo_beta, reference_kind
 from .checkpoints import check_output_dir, disk_full_is_one_line, resolve_resume
+from .dpo import DPOTrainer, frozen_copy
 from .freeze import BATCHNORM_MODES, set_trainable
 from .grpo_setup import GRPO_PARTS, grpo_max_length, grpo_parts, write_grpo_summary
 from .summary import write_summary
@@ -172,11 +174,15 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
+    dpo, grpo = training_args.method == "dpo", training_args.method == "grpo"
+    if dpo:
+        require_pairs(train_samples)
+        require_pairs(val_samples, "--validation_data_path")
     # Before the model loads: frame size for the visual budget, --model_max_length auto, the fit check.
-    plan = plan_lengths(train_samples + val_samples, ChatEncoder(tokenizer, video.tokens_per_frame), video,
+    planned = length_variants(train_samples + val_samples) if dpo else train_samples + val_samples
+    plan = plan_lengths(planned, ChatEncoder(tokenizer, video.tokens_per_frame), video,
                         training_args.model_max_length, max_position_embeddings(path), data_args.max_skip_fraction)
     video, max_length = plan.video, plan.max_length
-    grpo = training_args.method == "grpo"
     if grpo:
         max_length = grpo_max_length(training_args, max_length, max_position_embeddings(path))
     training_args.model_max_length = max_length
@@ -189,12 +195,19 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     features = open_feature_cache(data_args.feature_cache, model, model_dtype(training_args), training_args.device.type,
                                   train_samples + val_samples, video)  # fmt: skip
     media = {"frame_cache": cache, "feature_cache": features}
-    train_set = (GRPO_PARTS.dataset if grpo else ConversationDataset)(train_samples, encoder, video, max_length, **media)
-    val_set = ConversationDataset(val_samples, encoder, video, max_length, **media) if val_samples else None
+    if grpo:
+        train_set = GRPO_PARTS.dataset(train_samples, encoder, video, max_length, **media)
+        val_set = ConversationDataset(val_samples, encoder, video, max_length, **media) if val_samples else None  # SFT loss
+    else:
+        dataset_class = PreferenceDataset if dpo else ConversationDataset
+        train_set = dataset_class(train_samples, encoder, video, max_length, **media)
+        val_set = dataset_class(val_samples, encoder, video, max_length, **media) if val_samples else None
     if val_set is None and training_args.eval_strategy != "no":
         raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
     logger.info("%d training samples, %d validation samples", len(train_set), len(val_samples))
 
+    reference = reference_kind(training_args) if dpo else None
+    ref_model = frozen_copy(model) if reference == "copy" else None  # the starting weights, before anything trains
     grpo_kwargs = grpo_parts(training_args, model, tokenizer, encoder, tower_trains(model_args)) if grpo else {}  # before training changes it
     model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
@@ -205,29 +218,35 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     counter = SkipCounter(len(train_set), max_fraction=data_args.max_skip_fraction)
     if resume and (Path(resume) / SKIP_REPORT).is_file():
         counter.load(Path(resume) / SKIP_REPORT)  # the counts carry on where the checkpoint left them
-    trainer = (GRPO_PARTS.trainer if grpo else VideoTrainer)(
+    collator_class = GRPO_PARTS.collator if grpo else (PreferenceCollator if dpo else Collator)
+    method_kwargs = dict(beta=dpo_beta(training_args), loss_type=training_args.loss_type, simpo_gamma=training_args.simpo_gamma,
+                         reference=reference, ref_model=ref_model) if dpo else grpo_kwargs  # fmt: skip
+    trainer = (GRPO_PARTS.trainer if grpo else DPOTrainer if dpo else VideoTrainer)(
         model=model,
         args=training_args,
         train_dataset=train_set,
         eval_dataset=val_set,
-        data_collator=(GRPO_PARTS.collator if grpo else Collator)(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
+        data_collator=collator_class(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
         callbacks=thread_callbacks + ([FeatureCacheCallback(features, tower)] if features is not None else []),
         skip_counter=counter,
         video=video,
-        **grpo_kwargs,
+        **method_kwargs,
     )
+    if reference == "precompute":
+        trainer.precompute_reference([d for d in (train_set, val_set) if d is not None], Path(training_args.output_dir))
     try:
         outcome = trainer.train(resume_from_checkpoint=resume)
     except TooManySkippedSamples as exc:
         raise stop_on_skips(trainer, counter, exc) from None
-    eval_loss = trainer.evaluate()["eval_loss"] if val_set is not None else None
+    eval_metrics = trainer.evaluate() if val_set is not None else {}
+    eval_loss = eval_metrics.get("eval_loss")
 
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
 
     def write_extra(out: Path) -> None:
-        write_summary(out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss)
+        write_summary(out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss, eval_metrics)
         if grpo:
             write_grpo_summary(out, training_args, trainer.state.log_history)
 

@@ -1,0 +1,91 @@
+"""Can TRL's ``GRPOTrainer`` train FastVLM on our frames-as-images path? A short probe (issue 21's library choice).
+
+Runs TRL's trainer on the tiny FastVLM (the demo's 64 px model, random weights) with our processor, on
+prompts whose frames come from our decoder (``load_sample_media``) handed to TRL as a list of images per
+sample: 1 frame, then 4 frames per sample. Reports whether each runs, seconds per step, and whether the
+image tokens in each prompt match its frames. TRL is not a dependency: install it beside the venv, e.g.
+
+    pip install --target /work/venvs/trl-try --no-deps trl==1.16.0 datasets==5.2.0 dill multiprocess xxhash pyarrow pandas
+    PYTHONPATH=src:/work/venvs/trl-try .venv/bin/python benchmarks/trl_grpo_probe.py --out /tmp/trl_probe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    import datasets
+    import trl
+    from trl import GRPOConfig, GRPOTrainer
+
+    from fastvlm_video.data.dataset import load_sample_media
+    from fastvlm_video.data.records import MediaRef, Message
+    from fastvlm_video.demo.synthetic import DIRECTIONS, write_video
+    from fastvlm_video.demo.task import QUESTION, demo_tokenizer, motion_clip
+    from fastvlm_video.model.processor import make_processor
+    from fastvlm_video.model.tiny import build_tiny_model
+    from fastvlm_video.video_config import VideoConfig
+
+    torch.manual_seed(0)
+    tokenizer = demo_tokenizer()
+    model = build_tiny_model(tokenizer, seed=0, text_hidden_size=128)
+    processor = make_processor(tokenizer, 64)
+    rng = np.random.default_rng(0)
+    clips = []
+    for i in range(8):
+        direction = DIRECTIONS[i % 4]
+        clips.append((write_video(out / f"clip{i}_{direction}.mp4", motion_clip(direction, rng), fps=8, gop=8), direction))
+
+    def reward_exact(completions, answer, **kwargs):
+        return [float(c[0]["content"].strip() == a) for c, a in zip(completions, answer)]
+
+    results = {"trl": trl.__version__, "runs": []}
+    for frames in (1, 4):
+        video = VideoConfig(num_frames=frames, image_size=64)
+        rows = []
+        for path, direction in clips:
+            loaded, _ = load_sample_media([Message("user", QUESTION)], [MediaRef(str(path), "video")], video)
+            images = [Image.fromarray(f.permute(1, 2, 0).numpy()) for f in loaded[0].frames]
+            content = [{"type": "image"} for _ in images] + [{"type": "text", "text": QUESTION}]
+            rows.append({"prompt": [{"role": "user", "content": content}], "images": images, "answer": direction})
+        config = GRPOConfig(
+            output_dir=str(out / f"run{frames}"), per_device_train_batch_size=4, num_generations=4, max_completion_length=2,
+            max_steps=args.steps, learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True, save_strategy="no",
+            bf16=False, seed=0,
+        )  # fmt: skip
+        run = {"frames_per_sample": frames}
+        try:
+            trainer = GRPOTrainer(model=model, reward_funcs=reward_exact, args=config, train_dataset=datasets.Dataset.from_list(rows),
+                                  processing_class=processor)  # fmt: skip
+            started = time.perf_counter()
+            trainer.train()
+            run["ok"] = True
+            run["seconds_per_step"] = round((time.perf_counter() - started) / args.steps, 2)
+            run["logged"] = sorted(k for k in trainer.state.log_history[0])
+        except Exception as exc:  # the probe's finding
+            run["ok"] = False
+            run["error"] = f"{type(exc).__name__}: {exc}"[:600]
+            run["where"] = traceback.format_exc().strip().splitlines()[-3:]
+        results["runs"].append(run)
+        print(json.dumps(run, indent=1), flush=True)
+    (out / "trl_grpo_probe.json").write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
