@@ -71,7 +71,7 @@ def main() -> None:
         )  # fmt: skip
         run = {"frames_per_sample": frames}
         try:
-            trainer = GRPOTrainer(model=model, reward_funcs=reward_exact, args=config, train_dataset=datasets.Dataset.from_list(rows),
+            trainer = GRPOTrainer(model=model, reward_funcs=reward_exact, args=config, train_dataset=rows,  # a list: datasets fingerprinting fails on PIL rows here (pickling)
                                   processing_class=processor)  # fmt: skip
             started = time.perf_counter()
             trainer.train()
