@@ -55,6 +55,13 @@ def main() -> None:
     def reward_exact(completions, answer, **kwargs):
         return [float(c[0]["content"].strip() == a) for c, a in zip(completions, answer)]
 
+    import datasets
+
+    def dataset_of(rows):
+        """An iterable dataset: ``Dataset.from_list`` fails here hashing the PIL rows (dill/pyarrow pickling error)."""
+        datasets.disable_caching()
+        return datasets.IterableDataset.from_generator(lambda: iter(rows))
+
     results = {"trl": trl.__version__, "runs": []}
     for frames in (1, 4):
         video = VideoConfig(num_frames=frames, image_size=64)
@@ -71,7 +78,7 @@ def main() -> None:
         )  # fmt: skip
         run = {"frames_per_sample": frames}
         try:
-            trainer = GRPOTrainer(model=model, reward_funcs=reward_exact, args=config, train_dataset=rows,  # a list: datasets fingerprinting fails on PIL rows here (pickling)
+            trainer = GRPOTrainer(model=model, reward_funcs=reward_exact, args=config, train_dataset=dataset_of(rows),
                                   processing_class=processor)  # fmt: skip
             started = time.perf_counter()
             trainer.train()
