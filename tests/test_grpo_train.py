@@ -65,6 +65,10 @@ def test_grpo_run_logs_saves_and_summarises(grpo_run):
     assert objective["method"] == "grpo" and objective["num_generations"] == 3 and objective["beta"] == 0.04
     assert objective["rewards"] == "exact,format=0.5,grpo_test_rewards:length" and "reward" in objective["metrics"]
     assert "rewards/grpo_test_rewards:length/mean" in logs[0]
+    from fastvlm_video.ship.card import model_card
+
+    card = model_card(out, "me/grpo-tiny")
+    assert "Objective: GRPO, 3 sampled answers per prompt, beta 0.04, epsilon 0.2, rewards exact,format=0.5" in card
     report = json.loads((out / "skipped_samples.json").read_text())
     assert report["counts"] == {"media": 1}  # the corrupt clip: skipped, another prompt drawn
     assert not (out / SAVE_IN_PROGRESS).exists() and not (out / "checkpoint-2" / SAVE_IN_PROGRESS).exists()
