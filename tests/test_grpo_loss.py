@@ -82,3 +82,8 @@ def test_token_logps_use_the_sampling_temperature():
     logits = torch.tensor([[[2.0, 0.0]]])
     expected = 1.0 - math.log(math.exp(1.0) + 1.0)
     assert token_logps(logits, torch.tensor([[0]]), temperature=2.0).item() == pytest.approx(expected)
+
+
+def test_token_logps_leave_suppressed_tokens_out():
+    logits = torch.tensor([[[1.0, 1.0, 5.0]]])
+    assert token_logps(logits, torch.tensor([[0]]), suppressed=[2]).item() == pytest.approx(math.log(0.5))

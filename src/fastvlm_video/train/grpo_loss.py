@@ -94,7 +94,12 @@ def grpo_loss(
         )
 
 
-def token_logps(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """log p(target) under ``logits / temperature`` (the distribution the answers were sampled from)."""
-    logprobs = torch.log_softmax(logits.float() / temperature, dim=-1)
+def token_logps(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0, suppressed: list[int] = ()) -> torch.Tensor:
+    """log p(target) under ``logits / temperature`` with the ``suppressed`` token ids excluded (the
+    distribution the answers were sampled from)."""
+    logits = logits.float() / temperature
+    if suppressed:
+        logits = logits.clone()
+        logits[..., list(suppressed)] = float("-inf")
+    logprobs = torch.log_softmax(logits, dim=-1)
     return logprobs.gather(-1, targets[..., None]).squeeze(-1)

@@ -90,6 +90,10 @@ class GRPOTrainer(VideoTrainer):
             raise ValueError("beta != 0 needs a reference model")
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._micro = (-1, 0)  # (global step, micro-batch index within it): the generation seed
+        # Never sampled (an answer holding <image> would ask for image features it has none of); the loss's
+        # log-probabilities leave them out too, so they are those of the distribution sampled from.
+        image_token = getattr(getattr(self.model, "config", None), "image_token_id", None)
+        self.suppressed = [image_token] if image_token is not None else []
 
     # -- the step --
 
@@ -153,7 +157,8 @@ class GRPOTrainer(VideoTrainer):
                     out = model.generate(
                         input_ids=rows, attention_mask=torch.ones_like(rows), max_new_tokens=min(g.max_completion_length, room),
                         do_sample=True, temperature=g.temperature, top_k=0, top_p=1.0, use_cache=True,
-                        pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id, **kwargs,
+                        pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id, suppress_tokens=self.suppressed,
+                        **kwargs,
                     )  # fmt: skip
                     outputs.append(out[:, len(ids) :])
         finally:
@@ -182,7 +187,7 @@ class GRPOTrainer(VideoTrainer):
         positions = torch.tensor(starts, device=ids.device)[:, None] + torch.arange(width, device=ids.device)[None]
         positions = positions.clamp(max=ids.shape[1] - 1)
         rows = torch.arange(ids.shape[0], device=ids.device)[:, None]
-        return token_logps(logits[rows, positions - 1], ids[rows, positions], self.grpo.temperature)
+        return token_logps(logits[rows, positions - 1], ids[rows, positions], self.grpo.temperature, getattr(self, "suppressed", []))
 
     @torch.no_grad()
     def reference_logps(self, ids, attention, starts, width, image, pixel_values, num_frames) -> torch.Tensor:
