@@ -86,7 +86,7 @@ def main() -> None:
             run["ok"] = True
             run["seconds_per_step"] = round((time.perf_counter() - started) / args.steps, 2)
             run["tower_frames_per_step"] = seen["frames"] / args.steps
-            run["frames_in_batch"] = 4 * frames  # 4 prompts per step
+            run["distinct_frames_per_step"] = 4 // 4 * frames  # TRL's batch of 4 counts answers: 1 prompt x G=4
             run["logged"] = sorted(k for k in trainer.state.log_history[0])
         except Exception as exc:  # the probe's finding
             run["ok"] = False
@@ -141,7 +141,7 @@ def ours(out: Path, clips, tokenizer, processor, frames: int, steps: int) -> dic
         train_run.load_for_training = original
     return {"frames_per_sample": frames, "trainer": "fastvlm-video train --method grpo", "ok": True,
             "seconds_per_step_with_load_and_save": round((time.perf_counter() - started) / steps, 2),
-            "tower_frames_per_step": seen["counter"]["frames"] / steps, "frames_in_batch": 4 * frames}  # fmt: skip
+            "tower_frames_per_step": seen["counter"]["frames"] / steps, "distinct_frames_per_step": 4 * frames}  # 4 prompts x G=4  # fmt: skip
 
 
 if __name__ == "__main__":
