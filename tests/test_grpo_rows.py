@@ -49,3 +49,23 @@ def test_batched_rows_score_like_each_sample_alone(tokenizer):
             single = model(input_ids=alone, pixel_values=pixels[r // g]).logits
             expected = trainer.answer_logps(single, alone, [starts[r]], n)[0]
             torch.testing.assert_close(batched[r, :n], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_generation_never_samples_the_image_token(tokenizer):
+    """A sampled <image> would ask the loss forward for image features it does not have."""
+    from types import SimpleNamespace
+
+    model = build_tiny_model(tokenizer, seed=0).eval()
+    image_token = model.config.image_token_id
+    model.lm_head.register_forward_hook(lambda m, i, out: out.index_add(-1, torch.tensor([image_token]), torch.full((*out.shape[:-1], 1), 50.0)))
+    encoder = ChatEncoder(tokenizer, tokens_per_frame=1)
+    trainer = GRPOTrainer.__new__(GRPOTrainer)
+    trainer.grpo, trainer.eos_id, trainer.tokenizer = GRPOSettings(num_generations=4, max_completion_length=3), encoder.im_end_id, tokenizer
+    trainer.model, trainer.suppressed, trainer._micro = model, [image_token], (-1, 0)
+    trainer.state = SimpleNamespace(global_step=0)
+    trainer.args = SimpleNamespace(seed=0, process_index=0, device=torch.device("cpu"), model_max_length=64)
+    prompt = torch.tensor(encoder.encode([Message("user", "q")], [], add_generation_prompt=True).input_ids)
+    out = trainer.generate(model, [prompt], [0], None)
+    assert not (out == image_token).any()
+    trainer.suppressed = []
+    assert (trainer.generate(model, [prompt], [0], None) == image_token).any()  # the hook does favour it
