@@ -22,6 +22,9 @@ from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
+DEFAULT_LOGGING_STEPS = 500  # HF's default: longer than most fine-tuning runs, which then log nothing
+
 
 @dataclass
 class ModelArguments:
@@ -49,6 +52,15 @@ class ModelArguments:
     mm_use_im_start_end: bool = field(default=False, metadata={"help": "Not used by FastVLM; must stay False."})
     mm_use_im_patch_token: bool = field(default=False, metadata={"help": "Not used by FastVLM; must stay False."})
     pretrain_mm_mlp_adapter: str | None = field(default=None, metadata={"help": "Not supported: the checkpoint holds the projector."})
+    attn_implementation: str = field(
+        default="sdpa",
+        metadata={"help": "The LLM's attention: sdpa (default), eager, flash_attention_2 / flash_attention_3 (CUDA, the "
+                  "flash-attn package; padding-free --packing pays most with them) or flex_attention. The tower has none."},
+    )
+
+    def __post_init__(self):
+        if self.attn_implementation not in ATTENTION:
+            raise ConfigError(f"--attn_implementation {self.attn_implementation!r}: use one of {', '.join(ATTENTION)}")
 
 
 @dataclass
@@ -358,6 +370,7 @@ def parse_train_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, Tr
     if rest:
         raise ConfigError(f"unexpected value(s) {rest} (all flags: fastvlm-video train --help)")
     model_args, data_args, training_args = parsed
+    training_args.logging_steps_given = any(a == "--logging_steps" or a.startswith("--logging_steps=") for a in argv)
     return model_args, data_args, training_args
 
 

@@ -45,11 +45,14 @@ def write_summary(
     eval_metrics: dict | None = None,
     skipped: int = 0,
     eval_excluded: int = 0,
+    progress: dict | None = None,
 ) -> Path:
     """Base model, what trained (full or LoRA, frozen parts), the objective, data, video settings and final losses.
 
     ``val`` are the validation samples the loss could use; ``eval_excluded`` those left out (unusable
-    media), ``skipped`` the training samples skipped (both listed in ``skipped_samples.json``)."""
+    media), ``skipped`` the training samples skipped (both listed in ``skipped_samples.json``).
+    ``progress`` is what ran (``run_progress``: steps, epochs, samples seen), not what was asked for: a run
+    with ``--max_steps`` stops before ``--num_train_epochs``; both requests are kept under ``requested``."""
     llm = (
         "frozen"
         if (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter)
@@ -74,7 +77,8 @@ def write_summary(
         else None,
         "objective": objective(training_args, eval_metrics),
         "bits": training_args.bits,
-        "epochs": training_args.num_train_epochs,
+        **(progress or {}),
+        "requested": {"num_train_epochs": training_args.num_train_epochs, "max_steps": training_args.max_steps},
         "learning_rate": training_args.learning_rate,
         "train_loss": train_loss,
         "eval_loss": eval_loss,
@@ -125,6 +129,16 @@ def grpo_line(obj: dict) -> str:
             f"epsilon {obj['epsilon']:g}, rewards {obj['rewards']}")  # fmt: skip
     reward = (obj.get("metrics") or {}).get("reward")
     return line + (f"; training reward {reward['first']:.3f} (first log) -> {reward['last']:.3f} (last)" if reward else "")
+
+
+def run_progress(state, samples_seen: int, batch_size: int) -> dict:
+    """What a run did, from the Trainer's state: optimizer steps, epochs (fractional) and samples drawn."""
+    return {
+        "steps": state.global_step,
+        "epochs": round(float(state.epoch or 0.0), 4),
+        "samples_seen": samples_seen,
+        "batch_size": batch_size,  # samples per optimizer step (all devices, accumulation included)
+    }
 
 
 def read_summary(directory: str | Path) -> dict | None:
