@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..model.load import detect_format, video_config_of
 from ..model.lora import adapter_base
-from ..train.summary import read_summary
+from ..train.summary import objective_line, read_summary
 
 METRICS_NAME = "metrics.json"
 
@@ -155,6 +155,7 @@ def model_card(model_dir: str | Path, repo: str, base_model: str | None = None) 
             f"- Training: {summary['method']}"
             + (f" (r={lora['r']}, alpha={lora['alpha']}, targets {lora['target_modules']})" if lora else "")
             + f"; LLM {trained['llm']}, projector {trained['projector']}, vision tower {trained['vision_tower']}",
+            *([line] if (line := objective_line(summary)) else []),
             ran(summary) + f", learning rate {_number(summary['learning_rate'])}, final train loss "
             f"{_number(summary['train_loss'])}"
             + (

@@ -22,6 +22,7 @@ from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
 from ..data.feature_cache import FeatureCacheCallback, check_allowed, open_feature_cache
 from ..data.frame_cache import open_frame_cache
+from ..data.preference import PreferenceCollator, PreferenceDataset, length_variants, require_pairs
 from ..data.preflight import check_unusable_share, preflight, screen_media
 from ..errors import ConfigError, TooManySkippedSamples, TrainingInterrupted
 from ..file_modes import share_like_other_files
@@ -29,9 +30,11 @@ from ..model.load import load_model, load_tokenizer, video_config_of
 from ..model.lora import LoraSettings, apply_lora, quantization_config
 from ..model.processor import make_processor
 from ..save_marker import mark_complete, mark_incomplete
-from .args import DataArguments, ModelArguments, TrainingArguments
+from .args import DataArguments, ModelArguments, TrainingArguments, dpo_beta, reference_kind
 from .checkpoints import checkpoints_newest_first, check_output_dir, disk_full_is_one_line, incomplete_reason, resolve_resume
+from .dpo import DPOTrainer, frozen_copy
 from .freeze import BATCHNORM_MODES, set_trainable
+from .grpo_setup import GRPO_PARTS, grpo_max_length, grpo_parts, write_grpo_summary
 from .summary import run_progress, write_summary
 from .threads import cpu_thread_callbacks
 from .trainer import SKIP_REPORT, SkipCounter, VideoTrainer
@@ -234,6 +237,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
+    dpo, grpo = training_args.method == "dpo", training_args.method == "grpo"
+    if dpo:
+        require_pairs(train_samples)
+        require_pairs(val_samples, "--validation_data_path")
     # Every media header probed: unusable training samples count against --max_skip_fraction now and are
     # never drawn; unusable validation samples are left out of the validation loss (never replaced).
     counter = SkipCounter(len(train_samples), max_fraction=data_args.max_skip_fraction, eval_size=len(val_samples))
@@ -247,9 +254,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         raise ConfigError(f"{', '.join(map(str, data_args.validation_data_path))}: no validation sample has usable media "
                           "(see the log): fix them (`fastvlm-video check`) or drop --validation_data_path")  # fmt: skip
     # Before the model loads: frame size for the visual budget, --model_max_length auto, the fit check.
-    plan = plan_lengths(train_samples + val_samples, ChatEncoder(tokenizer, video.tokens_per_frame), video,
+    planned = length_variants(train_samples + val_samples) if dpo else train_samples + val_samples
+    plan = plan_lengths(planned, ChatEncoder(tokenizer, video.tokens_per_frame), video,
                         training_args.model_max_length, max_position_embeddings(path), data_args.max_skip_fraction)
     video, max_length = plan.video, plan.max_length
+    if grpo:
+        max_length = grpo_max_length(training_args, max_length, max_position_embeddings(path))
     training_args.model_max_length = max_length
     logger.info("video settings: %s (%d tokens per frame)", video, video.tokens_per_frame)
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)
@@ -260,14 +270,22 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     features = open_feature_cache(data_args.feature_cache, model, model_dtype(training_args), training_args.device.type,
                                   train_samples + val_samples, video)  # fmt: skip
     media = {"frame_cache": cache, "feature_cache": features}
-    train_set = ConversationDataset(train_samples, encoder, video, max_length, **media)
-    val_set = ConversationDataset(val_samples, encoder, video, max_length, substitute=False, **media) if val_samples else None
+    if grpo:
+        train_set = GRPO_PARTS.dataset(train_samples, encoder, video, max_length, **media)
+        val_set = ConversationDataset(val_samples, encoder, video, max_length, substitute=False, **media) if val_samples else None  # SFT loss
+    else:
+        dataset_class = PreferenceDataset if dpo else ConversationDataset
+        train_set = dataset_class(train_samples, encoder, video, max_length, **media)
+        val_set = dataset_class(val_samples, encoder, video, max_length, substitute=False, **media) if val_samples else None
     if val_set is None and training_args.eval_strategy != "no":
         raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
     logger.info("%d training samples, %d validation samples%s", len(train_set), len(val_samples),
                 f" ({len(unusable)} training and {len(val_unusable)} validation samples left out: unusable media)"
                 if unusable or val_unusable else "")  # fmt: skip
 
+    reference = reference_kind(training_args) if dpo else None
+    ref_model = frozen_copy(model) if reference == "copy" else None  # the starting weights, before anything trains
+    grpo_kwargs = grpo_parts(training_args, model, tokenizer, encoder, tower_trains(model_args)) if grpo else {}  # before training changes it
     model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
     if features is not None:
@@ -279,33 +297,45 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         counter.load(Path(resume) / SKIP_REPORT)  # the counts carry on where the checkpoint left them
     counter.add(unusable)
     counter.exclude(val_unusable, log=False)  # named by the probe
-    trainer = VideoTrainer(
+    collator_class = GRPO_PARTS.collator if grpo else (PreferenceCollator if dpo else Collator)
+    method_kwargs = dict(beta=dpo_beta(training_args), loss_type=training_args.loss_type, simpo_gamma=training_args.simpo_gamma,
+                         reference=reference, ref_model=ref_model) if dpo else grpo_kwargs  # fmt: skip
+    trainer = (GRPO_PARTS.trainer if grpo else DPOTrainer if dpo else VideoTrainer)(
         model=model,
         args=training_args,
         train_dataset=train_set,
         eval_dataset=val_set,
-        data_collator=Collator(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
+        data_collator=collator_class(pad_token_id=tokenizer.pad_token_id, packing=training_args.packing),
         processing_class=processor,
         callbacks=thread_callbacks + ([FeatureCacheCallback(features, tower)] if features is not None else []),
         skip_counter=counter,
         video=video,
         probe_excluded=len(val_unusable),
+        **method_kwargs,
     )
+    if reference == "precompute":
+        trainer.precompute_reference([d for d in (train_set, val_set) if d is not None], Path(training_args.output_dir))
     try:
         outcome = trainer.train(resume_from_checkpoint=resume)
     except TooManySkippedSamples as exc:
         raise stop_on_skips(trainer, counter, exc) from None
     except KeyboardInterrupt:
         raise interrupted(trainer) from None
-    eval_loss = trainer.evaluate()["eval_loss"] if val_set is not None else None
+    eval_metrics = trainer.evaluate() if val_set is not None else {}
+    eval_loss = eval_metrics.get("eval_loss")
 
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
     batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * max(1, training_args.world_size)
     progress = run_progress(trainer.state, counter.used * max(1, training_args.world_size), batch)  # each rank counts its own
-    save_final(trainer, video, counter, output_dir, lambda out: write_summary(
-        out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss,
-        skipped=len(counter.skipped), eval_excluded=len(counter.excluded), progress=progress))
+
+    def write_extra(out: Path) -> None:
+        write_summary(out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss,
+                      eval_metrics, skipped=len(counter.skipped), eval_excluded=len(counter.excluded), progress=progress)
+        if grpo:
+            write_grpo_summary(out, training_args, trainer.state.log_history)
+
+    save_final(trainer, video, counter, output_dir, write_extra)
     logger.info("skipped samples during training: %s%s", counter.summary(),
                 f"; {len(counter.excluded)} validation sample(s) excluded from the validation loss" if counter.excluded else "")
     return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid),
