@@ -168,17 +168,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     rules = (data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
     train_samples, invalid = preflight(data_args.data_path, *rules)
     val_samples, val_invalid = preflight(data_args.validation_data_path, *rules) if data_args.validation_data_path else ([], [])
-    tokenizer = load_tokenizer(path)
-    video = video_config_of(path, **data_args.video_overrides())
-
-    for error in invalid + val_invalid:
-        logger.warning("dropped invalid record: %s", error)
     dpo = training_args.method == "dpo"
     if training_args.method == "grpo":
         raise ConfigError("--method grpo is not available in this version")
     if dpo:
         require_pairs(train_samples)
         require_pairs(val_samples, "--validation_data_path")
+    tokenizer = load_tokenizer(path)
+    video = video_config_of(path, **data_args.video_overrides())
+
+    for error in invalid + val_invalid:
+        logger.warning("dropped invalid record: %s", error)
     # Before the model loads: frame size for the visual budget, --model_max_length auto, the fit check.
     planned = length_variants(train_samples + val_samples) if dpo else train_samples + val_samples
     plan = plan_lengths(planned, ChatEncoder(tokenizer, video.tokens_per_frame), video,
