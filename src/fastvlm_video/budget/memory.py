@@ -183,6 +183,8 @@ class Setting:
     zero_stage: int = 0  # 0: plain DDP / one GPU; 1, 2, 3: DeepSpeed ZeRO
     num_gpus: int = 1
     optimizer_bytes: float | None = None  # per trained parameter; default: AdamW (2 moments)
+    method: str = "sft"  # sft | dpo: two sequences (chosen, rejected) per sample, one tower pass, plus the reference
+    reference: str = "copy"  # dpo: copy (a second model) | adapter_off (LoRA: none) | precompute (none) | none (SimPO)
 
 
 @dataclass
@@ -256,6 +258,12 @@ def estimate(shape: ModelShape, s: Setting) -> Estimate:
     act_llm = tokens * (layers + 4 * d) * b  # decoder layers + embeddings, image merge, final norm
     act_llm += tokens * shape.vocab * (b + 3 * 4)  # logits (+ float32 copy for the loss, log-softmax, its gradient)
     act_llm += image_tokens * (shape.vision_hidden + 2 * d) * b  # projector
+    if s.method == "dpo":
+        act_llm *= 2  # the chosen and the rejected row of each pair; the tower still runs once per pair
+        if s.reference in ("copy", "adapter_off"):  # the reference's forward: no graph kept, its logits at the peak
+            act_llm += 2 * tokens * shape.vocab * (b + 4)
+        if s.reference == "copy":
+            weights += (tower + projector + llm) * b / (n if s.zero_stage >= 3 else 1)
     return Estimate(weights, grads, optimizer, act_tower, act_llm, trainable)
 
 

@@ -42,6 +42,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--gradient_checkpointing", action="store_true", help="recompute LLM layers in the backward pass")
     parser.add_argument("--zero_stage", type=int, choices=[0, 1, 2, 3], default=0, help="DeepSpeed ZeRO stage (0: none)")
     parser.add_argument("--num_gpus", type=int, default=1, help="GPUs the run is spread over (default: 1)")
+    parser.add_argument("--method", choices=["sft", "dpo"], default="sft",
+                        help="dpo: two sequences per sample (chosen, rejected) plus the reference (default: sft)")
+    parser.add_argument("--reference", choices=["copy", "adapter_off", "precompute", "none"], default=None,
+                        help="dpo's reference: copy (a second model in memory), adapter_off (LoRA), precompute, none (SimPO); "
+                             "default: adapter_off with --train lora/qlora, else copy")
     parser.add_argument("--gpu_memory", help="GPU memory to fit, e.g. 24GB: prints the options that fit")
 
 
@@ -81,6 +86,7 @@ def run(args) -> int:
         batch_size=args.batch_size, seq_len=seq_len, frames=frames, image_size=video.image_size,
         precision=args.precision, train=args.train, train_vision_tower=args.train_vision_tower, lora_r=args.lora_r,
         gradient_checkpointing=args.gradient_checkpointing, zero_stage=args.zero_stage, num_gpus=args.num_gpus,
+        method=args.method, reference=args.reference or ("adapter_off" if args.train in ("lora", "qlora") else "copy"),
     )
     print("\n".join(memory_lines(estimate(shape, setting), setting)))
     if args.gpu_memory:

@@ -214,7 +214,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         counter.load(Path(resume) / SKIP_REPORT)  # the counts carry on where the checkpoint left them
     collator_class = PreferenceCollator if dpo else Collator
     method_kwargs = dict(beta=dpo_beta(training_args), loss_type=training_args.loss_type, simpo_gamma=training_args.simpo_gamma,
-                         reference=reference, ref_model=ref_model) if dpo else {}  # fmt: skip
+                         reference=reference, ref_model=ref_model, rpo_alpha=training_args.rpo_alpha) if dpo else {}  # fmt: skip
     trainer = (DPOTrainer if dpo else VideoTrainer)(
         model=model,
         args=training_args,
