@@ -32,7 +32,7 @@ IMAGE_EPOCHS, IMAGE_BATCH = 4, 32  # stage 1: 4,000 still images, 500 steps (bat
 # frames' order). Measured: the frame-order "click" comes at a run-dependent step; 5 epochs reached 1.0 on
 # every seed and thread count tried, 3 did not (0.84 on one seed; with the tower trained, 0.45-1.0).
 VIDEO_EPOCHS, VIDEO_BATCH = 5, 8
-DEMO_SPLITS = {"images": 4000, "images_val": 40, "train": 2000, "val": 40, "test": 80}
+DEMO_SPLITS = {"images": 4000, "images_val": 40, "train": 2000, "val": 80, "test": 80}
 
 
 def run_demo(
