@@ -16,6 +16,8 @@ from fastvlm_video.model.processor import make_processor
 from fastvlm_video.model.tiny import build_tiny_model, build_tiny_tokenizer
 
 SUITE_THREADS = max(1, min(2, os.cpu_count() or 1))
+pytest_plugins = ["ci_skips"]  # CI=true: a skip for a missing browser or extra fails (tests/ci_skips.py)
+
 torch.set_num_threads(SUITE_THREADS)
 
 
