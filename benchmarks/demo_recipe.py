@@ -77,8 +77,12 @@ def run_candidate(
     return row
 
 
+def load_rows(demo: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((demo / "probe").glob("*/val.json"))]
+
+
 def summary(demo: Path) -> str:
-    rows = [json.loads(p.read_text()) for p in sorted((demo / "probe").glob("*/val.json"))]
+    rows = load_rows(demo)
     if not rows:
         raise SystemExit(f"{demo}/probe: no candidate has run yet (use `run`)")
     best = max(rows, key=lambda r: (r["val_accuracy"], -r["epochs"], -r["learning_rate"]))
@@ -88,14 +92,14 @@ def summary(demo: Path) -> str:
         "`benchmarks/demo_recipe.py` (stage 2 from one stage-1 model; 2 shared CPU cores, other work running beside:",
         "seconds compare within this table only).",
         "",
-        "| candidate | epochs | lr | seed | tower | threads | val accuracy | val eval loss (last) | stage 2 seconds |",
-        "|---|---:|---:|---:|---|---|---:|---:|---:|",
+        "| candidate | epochs | lr | seed | tower | threads | val accuracy | val eval loss per epoch (last: final) | stage 2 seconds |",
+        "|---|---:|---:|---:|---|---|---:|---|---:|",
     ]
     for r in rows:
         mark = " **(chosen)**" if r is best else ""
         lines.append(
             f"| {r['candidate']}{mark} | {r['epochs']} | {r['learning_rate']:g} | {r['seed']} | {r['tower']} | {r['cpu_threads']} "
-            f"| {r['val_accuracy']:.4f} | {r['val_eval_loss']} | {r['stage2_seconds']} |"
+            f"| {r['val_accuracy']:.4f} | {', '.join(map(str, r['eval_losses']))} | {r['stage2_seconds']} |"
         )
     lines += ["", f"Chosen: {best['candidate']} (highest validation accuracy; ties go to fewer epochs, then lower lr)."]
     return "\n".join(lines) + "\n"
@@ -122,6 +126,7 @@ def main() -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(table)
+        args.out.with_suffix(".json").write_text(json.dumps(load_rows(args.demo), indent=1) + "\n")
     print(table, end="")
     return 0
 
