@@ -25,6 +25,9 @@ class Collator:
     restarting at 0 for each, and no attention mask, so transformers builds a block-causal mask
     (sdpa / eager / flex) or varlen attention (flash) and no token sees another sample. Each
     sample's first label is ignored, so no token is trained to predict the next sample's start.
+
+    Items ``{"excluded": Skip}`` (evaluation samples that could not be used) are left out of the batch
+    and listed under ``excluded``; a batch of only those is ``{"excluded": [...], "num_samples": 0}``.
     """
 
     pad_token_id: int
@@ -32,8 +35,14 @@ class Collator:
     packing: bool = False
 
     def __call__(self, items: list[dict]) -> dict:
-        batch = self._pack(items) if self.packing else self._pad_rows(items)
-        return self._add_media_and_notes(batch, items)
+        excluded = [it["excluded"] for it in items if "excluded" in it]  # evaluation: unusable, never replaced
+        items = [it for it in items if "excluded" not in it]
+        if not items:  # every sample of this evaluation batch was unusable
+            return {"excluded": excluded, "num_samples": 0}
+        batch = self._add_media_and_notes(self._pack(items) if self.packing else self._pad_rows(items), items)
+        if excluded:
+            batch["excluded"] = excluded
+        return batch
 
     def _add_media_and_notes(self, batch: dict, items: list[dict]) -> dict:
         """Every item's frames (or feature-cache media) once, in item order, and the skip/truncation notes."""

@@ -120,10 +120,8 @@ class DPOTrainer(VideoTrainer):
         return PairLogps(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
+        """``VideoTrainer``'s evaluation bookkeeping, then the preference loss only (no logits to gather)."""
+        return super().prediction_step(model, inputs, True, ignore_keys=ignore_keys)
 
     # --- precomputed reference ---------------------------------------------------------------------------------
     def precompute_reference(self, datasets: list, output_dir: Path) -> None:
