@@ -23,6 +23,8 @@ CONFIGS = {
     "lowlr": {"learning_rate": 2e-4, "beta": 0.1, "rpo_alpha": 0.0},
     "rpo": {"learning_rate": 1e-3, "beta": 0.1, "rpo_alpha": 1.0},
     "ipo": {"learning_rate": 1e-3, "beta": 0.1, "rpo_alpha": 1.0, "loss_type": "ipo"},
+    "long": {"learning_rate": 1e-3, "beta": 0.1, "rpo_alpha": 1.0, "steps": 400},
+    "hilr": {"learning_rate": 3e-3, "beta": 0.1, "rpo_alpha": 1.0},
 }
 RESULTS = Path(__file__).parent / "results" / "post_training_demo.jsonl"
 
