@@ -227,14 +227,3 @@ def test_check_uses_the_same_auto_rule(tiny_model_dir):
     assert context_limit("auto", str(tiny_model_dir)) == 4096  # the model's context, as training's auto caps it
     assert context_limit("300", None) == 300
 
-
-def test_dpo_plans_two_sequences_per_sample_and_its_reference():
-    shape = ModelShape(vocab=151_936, hidden=896, layers=24, heads=14, kv_heads=2, intermediate=4864, tied=True, vision_hidden=3072)
-    sft = estimate(shape, Setting(seq_len=2200, frames=8))
-    lora = Setting(seq_len=2200, frames=8, train="lora", method="dpo")
-    copy, off, pre = (estimate(shape, Setting(seq_len=2200, frames=8, method="dpo", reference=r)) for r in ("copy", "adapter_off", "precompute"))
-    assert copy.activations_tower == sft.activations_tower  # the tower runs once per pair
-    assert pre.activations_llm == 2 * sft.activations_llm  # chosen and rejected rows; nothing for a stored reference
-    assert off.activations_llm > pre.activations_llm and copy.activations_llm == off.activations_llm  # the reference's forward
-    assert copy.weights == 2 * sft.weights and pre.weights == sft.weights  # a frozen copy doubles the weights
-    assert estimate(shape, replace(lora, reference="adapter_off")).weights == estimate(shape, replace(lora, method="sft")).weights

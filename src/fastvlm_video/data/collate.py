@@ -39,12 +39,10 @@ class Collator:
         items = [it for it in items if "excluded" not in it]
         if not items:  # every sample of this evaluation batch was unusable
             return {"excluded": excluded, "num_samples": 0}
-        batch = self._add_media_and_notes(self._pack(items) if self.packing else self._pad_rows(items), items)
-        if excluded:
-            batch["excluded"] = excluded
-        return batch
+        batch = self._pack(items) if self.packing else self._pad_rows(items)
+        return self._add_media_and_notes(batch, items, excluded)
 
-    def _add_media_and_notes(self, batch: dict, items: list[dict]) -> dict:
+    def _add_media_and_notes(self, batch: dict, items: list[dict], excluded: list | None = None) -> dict:
         """Every item's frames (or feature-cache media) once, in item order, and the skip/truncation notes."""
         frames = [it["pixel_values"] for it in items if it.get("pixel_values") is not None]
         media = [m for it in items for m in it.get("media", ())]  # read with a feature cache
@@ -53,6 +51,8 @@ class Collator:
         elif frames:
             batch["pixel_values"] = to_model_pixels(torch.cat(frames))
         batch["skipped"] = [skip for it in items for skip in it.get("skipped", [])]
+        if excluded:
+            batch["excluded"] = excluded
         if any("truncated" in it for it in items):  # training items only: samples cut to model_max_length
             batch["truncated"] = [note for it in items for note in it["truncated"]]
         return batch

@@ -19,6 +19,7 @@ from transformers import Trainer
 from ..data.dataset import Skip
 from ..data.grouping import grouped_sampler
 from ..errors import ConfigError, TooManySkippedSamples
+from ..file_modes import share_like_other_files
 from ..save_marker import mark_complete, mark_incomplete
 from ..video_config import VideoConfig
 from .checkpoints import disk_full_is_one_line
@@ -205,6 +206,7 @@ class VideoTrainer(Trainer):
         with disk_full_is_one_line(folder, run_dir, remove_partial=True):
             super()._save_checkpoint(model, trial)
         if self.args.should_save and folder.is_dir():  # kept unless rotated away
+            share_like_other_files(folder)
             mark_complete(folder)
 
     def create_optimizer(self, model=None):
