@@ -232,15 +232,15 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     rules = (data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
     train_samples, invalid = preflight(data_args.data_path, *rules)
     val_samples, val_invalid = preflight(data_args.validation_data_path, *rules) if data_args.validation_data_path else ([], [])
+    dpo, grpo = training_args.method == "dpo", training_args.method == "grpo"
+    if dpo:  # before the tokenizer and the model load
+        require_pairs(train_samples)
+        require_pairs(val_samples, "--validation_data_path")
     tokenizer = load_tokenizer(path)
     video = video_config_of(path, **data_args.video_overrides())
 
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
-    dpo, grpo = training_args.method == "dpo", training_args.method == "grpo"
-    if dpo:
-        require_pairs(train_samples)
-        require_pairs(val_samples, "--validation_data_path")
     # Every media header probed: unusable training samples count against --max_skip_fraction now and are
     # never drawn; unusable validation samples are left out of the validation loss (never replaced).
     counter = SkipCounter(len(train_samples), max_fraction=data_args.max_skip_fraction, eval_size=len(val_samples))
