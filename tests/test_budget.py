@@ -226,3 +226,4 @@ def test_check_uses_the_same_auto_rule(tiny_model_dir):
 
     assert context_limit("auto", str(tiny_model_dir)) == 4096  # the model's context, as training's auto caps it
     assert context_limit("300", None) == 300
+

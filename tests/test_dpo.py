@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fastvlm_video.constants import IGNORE_INDEX
-from fastvlm_video.data import dataset as dataset_module
+from fastvlm_video.data import media_source as dataset_module
 from fastvlm_video.data.chat import ChatEncoder
 from fastvlm_video.data.dataset import ConversationDataset
 from fastvlm_video.data.preference import PreferenceCollator, PreferenceDataset

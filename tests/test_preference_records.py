@@ -82,3 +82,23 @@ def test_method_flags_parse_and_bad_values_are_refused():
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_train_args(BASE + extra)
+
+
+def test_demo_pairs_reject_a_wrong_direction_and_post_dispatch_names_what_is_missing(monkeypatch):
+    from fastvlm_video.demo import post
+    from fastvlm_video.demo.dpo_stage import preference_records
+    from fastvlm_video.demo.synthetic import DIRECTIONS
+
+    records = [{"id": str(i), "video": f"{d}.mp4", "conversations": [{"from": "human", "value": "<video>\nQ"}, {"from": "gpt", "value": d}]}
+               for i, d in enumerate(list(DIRECTIONS) * 5)]  # fmt: skip
+    pairs = preference_records(records, seed=0)
+    assert [p["chosen"] for p in pairs] == list(DIRECTIONS) * 5 and all(p["rejected"] in DIRECTIONS and p["rejected"] != p["chosen"] for p in pairs)
+    assert all(p["conversations"] == r["conversations"][:1] for p, r in zip(pairs, records))
+    assert len({p["rejected"] for p in pairs}) > 1 and pairs == preference_records(records, seed=0)  # random, seeded
+    assert "dpo" in post.available_methods()
+    with pytest.raises(ConfigError, match="--post 'ppo': use one of dpo, grpo, all"):
+        post.stage_function("ppo")
+    monkeypatch.setitem(post.POST_STAGES, "grpo", "fastvlm_video.demo.no_such_stage:run")
+    with pytest.raises(ConfigError, match="--post grpo: not available in this version"):
+        post.stage_function("grpo")
+    assert "grpo" not in post.available_methods()

@@ -38,7 +38,7 @@ def standard(request, tmp_path_factory, tokenizer):
     return path, model
 
 
-def test_apple_export_round_trips_with_identical_weights_and_logits(standard, tmp_path, tokenizer):
+def test_apple_export_round_trips_with_identical_weights_and_logits(standard, tmp_path, tokenizer, pinned_threads):
     src, model = standard
     apple = tmp_path / "apple"
     assert main(["export", str(src), str(apple), "--format", "apple"]) == 0
@@ -93,7 +93,11 @@ def test_apple_export_round_trips_with_identical_weights_and_logits(standard, tm
         reparameterise_tower(model)
     assert back.state_dict().keys() == model.state_dict().keys()
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in model.state_dict().items())
-    assert torch.equal(logits(back, image_id), logits(model, image_id))
+    # Weights are bitwise equal (above). The logits may still differ in the last bits: BLAS picks kernels by
+    # memory alignment (tensors read from safetensors sit at 8 mod 64 bytes, freshly built ones at 0), which
+    # reorders fp32 sums (measured: 1.9e-6 on logits of magnitude 3.7 with 1 thread, 0 with 2). A wrong key,
+    # shape or config changes them by orders of magnitude more than 1e-5.
+    torch.testing.assert_close(logits(back, image_id), logits(model, image_id), rtol=0, atol=1e-5)
 
 
 def test_every_key_maps_both_ways(standard):

@@ -63,7 +63,7 @@ def test_checkpoint_has_video_settings_and_processor(trained):
     assert json.loads((out / "skipped_samples.json").read_text())["skipped"] == 0
 
 
-def test_saved_model_loads_in_plain_transformers_with_identical_logits(trained, tiny_model_dir):
+def test_saved_model_loads_in_plain_transformers_with_identical_logits(trained, tiny_model_dir, pinned_threads):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from fastvlm_video.infer.predictor import Predictor

@@ -220,7 +220,7 @@ def train_tower_one_step(model, mode):
     return train_after, eval_after, moved
 
 
-def test_trained_tower_keeps_batchnorm_running_statistics(tokenizer):
+def test_trained_tower_keeps_batchnorm_running_statistics(tokenizer, pinned_threads):
     from fastvlm_video.model.tiny import build_tiny_model
 
     model = build_tiny_model(tokenizer, seed=0)

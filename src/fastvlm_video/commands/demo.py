@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--out", default="runs/demo", help="output folder: data/, image_model/ (stage 1), model/ (stage 2), feature_cache/, eval/, metrics.json")
     parser.add_argument("--num_video_frames", type=int, default=8, help="frames per video (1 shows the model cannot tell motion)")
-    parser.add_argument("--epochs", type=int, default=None, help="video fine-tuning epochs (default: the demo's tuned value, 5)")
+    parser.add_argument("--epochs", type=int, default=None, help="video fine-tuning epochs (default: the demo's value chosen on validation, 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpu_threads", type=int, default=0,
                         help="torch threads: 0 follows the free cores (default, as train); N pins N so a run repeats to every digit")

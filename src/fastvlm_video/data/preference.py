@@ -84,9 +84,16 @@ class PreferenceCollator(Collator):
     """B pairs -> 2B padded rows (chosen rows first, then rejected, same order), each prompt's frames once."""
 
     def __call__(self, items: list[dict]) -> dict:
+        excluded = [it["excluded"] for it in items if "excluded" in it]  # evaluation: unusable pairs, never replaced
+        items = [it for it in items if "excluded" not in it]
+        if not items:
+            return {"excluded": excluded, "num_samples": 0}
         rows = [{"input_ids": it[f"{key}_input_ids"], "labels": it[f"{key}_labels"]} for key in PAIR_KEYS for it in items]
         batch = self._pad_rows(rows)
         batch["num_samples"] = len(items)
         batch["pair_keys"] = [it["key"] for it in items]  # the reference table's keys (--reference precompute)
-        return self._add_media_and_notes(batch, items)
+        batch = self._add_media_and_notes(batch, items)
+        if excluded:
+            batch["excluded"] = excluded
+        return batch
 

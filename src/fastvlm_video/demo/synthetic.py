@@ -62,14 +62,15 @@ def moving_square_frames(
     size: int = 64,
     square: int = 16,
     travel: float = 1.0,
+    start: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """A square on a dark background moving ``travel`` frame widths over the clip, wrapping around.
 
-    The start is uniform at random and the motion wraps, so neither the first nor the last frame
-    tells the direction: only comparing frames does.
+    The start (top-left corner) is ``start``, or uniform at random from ``rng``; the motion wraps, so
+    neither the first nor the last frame tells the direction: only comparing frames does.
     """
     dx, dy = _STEP[direction]
-    x0, y0 = rng.integers(0, size, size=2)
+    x0, y0 = start if start is not None else rng.integers(0, size, size=2)
     step = travel * size / num_frames
     positions = [(int(round(x0 + dx * step * t)) % size, int(round(y0 + dy * step * t)) % size) for t in range(num_frames)]
     return np.stack([square_frame(x, y, size, square) for x, y in positions])

@@ -178,6 +178,11 @@ class TrainingArguments(HFTrainingArguments):
         metadata={"help": "DPO loss: sigmoid (DPO) | ipo (IPO, length-averaged log-ratios) | simpo (SimPO: reference-free, "
                   "length-normalised, with --simpo_gamma)."},
     )
+    rpo_alpha: float = field(
+        default=0.0,
+        metadata={"help": "DPO: add this weight times the chosen answer's per-token NLL (RPO; keeps the chosen answer likely "
+                  "while the margin grows; 0: off)."},
+    )
     simpo_gamma: float = field(default=0.5, metadata={"help": "SimPO: target reward margin gamma (loss = -log sigmoid(beta * mean log-prob difference - gamma))."})
     reference: str = field(
         default="auto",

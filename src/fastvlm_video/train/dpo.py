@@ -62,9 +62,10 @@ class DPOTrainer(VideoTrainer):
     """``VideoTrainer`` whose loss is a preference loss on pairs; logs rewards, reward accuracy and margin."""
 
     def __init__(self, *args, beta: float, loss_type: str, simpo_gamma: float = 0.0, reference: str | None = "copy",
-                 ref_model=None, **kwargs):  # fmt: skip
+                 ref_model=None, rpo_alpha: float = 0.0, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
         self.beta, self.loss_type, self.simpo_gamma, self.reference = beta, loss_type, simpo_gamma, reference
+        self.rpo_alpha = rpo_alpha
         self.model_accepts_loss_kwargs = False  # our loss is a mean over pairs: the Trainer scales it for accumulation
         self.ref_model = ref_model
         if ref_model is not None:
@@ -84,6 +85,8 @@ class DPOTrainer(VideoTrainer):
         reference = self.reference_logps(model, inputs, hidden)
         losses, chosen_rewards, rejected_rewards = preference_loss(policy, reference, self.loss_type, self.beta, self.simpo_gamma)
         loss = losses.mean()
+        if self.rpo_alpha:  # RPO: the chosen answer's per-token NLL keeps it likely while the margin grows
+            loss = loss + self.rpo_alpha * (-policy.chosen / policy.chosen_tokens).mean()
         metrics = self._metrics["train" if model.training else "eval"]
         for name, value in reward_metrics(chosen_rewards, rejected_rewards, policy).items():
             metrics[name].append(value)
@@ -117,10 +120,8 @@ class DPOTrainer(VideoTrainer):
         return PairLogps(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
+        """``VideoTrainer``'s evaluation bookkeeping, then the preference loss only (no logits to gather)."""
+        return super().prediction_step(model, inputs, True, ignore_keys=ignore_keys)
 
     # --- precomputed reference ---------------------------------------------------------------------------------
     def precompute_reference(self, datasets: list, output_dir: Path) -> None:

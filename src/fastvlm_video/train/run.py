@@ -232,15 +232,15 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     rules = (data_args.image_folder, "--image_folder", data_args.skip_invalid_records, data_args.allow_outside_media_folder)
     train_samples, invalid = preflight(data_args.data_path, *rules)
     val_samples, val_invalid = preflight(data_args.validation_data_path, *rules) if data_args.validation_data_path else ([], [])
+    dpo, grpo = training_args.method == "dpo", training_args.method == "grpo"
+    if dpo:  # before the tokenizer and the model load
+        require_pairs(train_samples)
+        require_pairs(val_samples, "--validation_data_path")
     tokenizer = load_tokenizer(path)
     video = video_config_of(path, **data_args.video_overrides())
 
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
-    dpo, grpo = training_args.method == "dpo", training_args.method == "grpo"
-    if dpo:
-        require_pairs(train_samples)
-        require_pairs(val_samples, "--validation_data_path")
     # Every media header probed: unusable training samples count against --max_skip_fraction now and are
     # never drawn; unusable validation samples are left out of the validation loss (never replaced).
     counter = SkipCounter(len(train_samples), max_fraction=data_args.max_skip_fraction, eval_size=len(val_samples))
@@ -299,7 +299,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     counter.exclude(val_unusable, log=False)  # named by the probe
     collator_class = GRPO_PARTS.collator if grpo else (PreferenceCollator if dpo else Collator)
     method_kwargs = dict(beta=dpo_beta(training_args), loss_type=training_args.loss_type, simpo_gamma=training_args.simpo_gamma,
-                         reference=reference, ref_model=ref_model) if dpo else grpo_kwargs  # fmt: skip
+                         reference=reference, ref_model=ref_model, rpo_alpha=training_args.rpo_alpha) if dpo else grpo_kwargs  # fmt: skip
     trainer = (GRPO_PARTS.trainer if grpo else DPOTrainer if dpo else VideoTrainer)(
         model=model,
         args=training_args,

@@ -104,6 +104,8 @@ def objective(training_args, eval_metrics: dict | None = None) -> dict:
            "reference": reference_kind(training_args)}  # fmt: skip
     if training_args.loss_type == "simpo":
         out["simpo_gamma"] = training_args.simpo_gamma
+    if training_args.rpo_alpha:
+        out["rpo_alpha"] = training_args.rpo_alpha
     if eval_metrics:
         out["eval"] = {k.removeprefix("eval_"): v for k, v in eval_metrics.items() if k.startswith(("eval_rewards/", "eval_logps/"))}
     return out
