@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("FASTVLM_VIDEO_PROBE_CACHE", "off")  # tests never write the start-up probe cache into ~/.cache
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
@@ -76,4 +77,37 @@ def media_folder(tmp_path_factory):
     Image.fromarray(np.full((40, 60, 3), 200, np.uint8)).save(root / "still.png")
     (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
     (root / "notes.txt").write_text("hello")
+    return root
+
+
+def header_only_mp4(source, dest):
+    """An MP4 whose index (moov) comes first and whose frame data is cut off, as a copy interrupted after
+    its header leaves it: the start-up header probe passes it, decoding fails."""
+    import av
+
+    full = dest.with_name(dest.stem + "_full.mp4")
+    with av.open(str(source)) as src, av.open(str(full), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = full.read_bytes()
+    full.unlink()
+    dest.write_bytes(data[: data.index(b"mdat") + 20])
+    return dest
+
+
+@pytest.fixture(scope="session")
+def broken_media_folder(tmp_path_factory, media_folder):
+    """``media_folder``'s files, plus ``empty.mp4`` (0 bytes) and ``cut0..2.mp4`` (header only: they pass
+    the start-up probe and fail when decoded)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("broken_media")
+    for path in media_folder.iterdir():
+        shutil.copy2(path, root / path.name)
+    (root / "empty.mp4").write_bytes(b"")
+    for i in range(3):
+        header_only_mp4(media_folder / "left.mp4", root / f"cut{i}.mp4")
     return root

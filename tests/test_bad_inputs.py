@@ -67,7 +67,7 @@ BAD_RECORDS = [
     ("not-a-video", rec("not-a-video", "clips/text.mp4"), "cannot open"),
     ("audio-only", rec("audio-only", "clips/audio.mp4"), "no video stream"),
     ("corrupt-image", rec("corrupt-image", "broken.png", key="image"), "cannot read image"),
-    ("media-is-a-folder", rec("media-is-a-folder", "clips", key="image"), "not a regular file"),
+    ("media-is-a-folder", rec("media-is-a-folder", "clips", key="image"), "a folder is read as a video of its frames, but it holds no image"),
     ("segment-past-end", rec("segment-past-end", "clips/left.mp4", start=50, end=60), "no frames between"),
     ("too-long", rec("too-long", "clips/left.mp4", conversations=convo("<image>\n" + "very long question " * 200, "left")), "do not fit"),
     ("nul-in-path", rec("nul-in-path", "clips/left.mp4\0../../etc/passwd"), "contains a NUL byte"),

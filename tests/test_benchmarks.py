@@ -61,16 +61,18 @@ def test_each_published_layout_reads_into_prompts_and_answers(bench):
     first = samples[0]
     assert first.messages[0].content == (
         "<image>\nQuestion:Which way does the square move?\nOption:\n(A) left\n(B) right\n(C) up\n(D) down\n"
-        "Answer with the option's letter from the given choices directly."
+        "Only give the best option.\n"
     )
     assert first.messages[1].content == "A" and specs[first.id].answer == 0 and specs[first.id].groups == {"task": "moving_direction"}
-    assert (samples[1].media[0].start, samples[1].media[0].end) == (0.25, 1.25)
+    # moving_direction is not one of MVBench's bounded tasks: its start/end are not applied (as MVBench does)
+    assert (samples[1].media[0].start, samples[1].media[0].end) == (None, None)
 
     samples, specs = load_benchmark(bench / "videomme.jsonl", bench / "videos")
-    assert samples[1].messages[0].content.endswith("Where does it go?\nA. left\nB. right\nC. up\nD. down\nThe best answer is:")
+    assert samples[1].messages[0].content.endswith(
+        "Where does it go?\nA. left\nB. right\nC. up\nD. down\n\nAnswer with the option's letter from the given choices directly.")
     assert samples[1].messages[0].content.startswith("<image>\nSelect the best answer to the following multiple-choice question")
     assert specs["001-1"].options == ["left", "right", "up", "down"] and specs["001-1"].answer == 2
-    assert specs["001-2"].groups == {"task": "Counting Problem", "category": "Knowledge", "duration": "short"}
+    assert specs["001-2"].groups == {"task": "Counting Problem", "category": "Knowledge", "duration": "short", "sub_category": "Astronomy"}
     assert samples[0].media[0].path.endswith("videos/left.mp4")
 
     samples, specs = load_benchmark(bench / "tempcompass.json", bench / "videos")
@@ -103,10 +105,6 @@ def test_mvbench_videos_are_found_in_their_task_source_folders(tmp_path):
 
 
 def test_bad_benchmark_records_are_named(tmp_path):
-    bad = tmp_path / "task.json"
-    bad.write_text(json.dumps([{"video": "a.mp4", "question": "q", "candidates": ["x", "y"], "answer": "z"}]))
-    with pytest.raises(RecordError, match=r"task.json.*record 0.*'z' is not one of the candidates"):
-        load_benchmark(bad, tmp_path)
     other = tmp_path / "plain.json"
     other.write_text(json.dumps([{"foo": 1}]))
     with pytest.raises(RecordError, match="pass --format"):
@@ -120,7 +118,8 @@ SPEC = ChoiceSpec(["a man walks", "a dog runs", "nothing happens", "it rains"], 
     ("text", "expected"),
     [
         ("B", 1), ("B.", 1), ("(B)", 1), ("[B]", 1), ("B) a dog runs", 1), ("B. a dog runs", 1), ("B: dog", 1),
-        ("The best answer is C.", 2), ("Answer: (D) it rains", 3), ("best option: A", 0), ("  c  ", None),
+        ("The best answer is C.", 2), ("Answer: (D) it rains", 3), ("best option: A", 0), ("  c  ", 2), ("(c)", 2),
+        ("Both A and B are wrong, the answer is C", 2), ("the answer is a dog", None),
         ("A man walks", 0),  # the article is not the letter A; the text names option A
         ("A dog runs.", 1),  # the article again: the text names option B
         ("a dog runs", 1), ("I think it is (C).", 2), ("I think C is right", 2), ("E", None), ("", None),
@@ -259,4 +258,4 @@ def test_label_metrics_use_the_judged_class_of_generated_text():
     assert metrics["task"] == "classification" and metrics["accuracy"] == 0.5 and metrics["num_unparsed"] == 1
     per_class = metrics["classes"]["per_class"]
     assert per_class["left"]["correct"] == 1 and per_class["up"]["correct"] == 1
-    assert metrics["by_group"]["class"]["up"] == {"accuracy": 0.5, "correct": 1, "num": 2}
+    assert metrics["by_group"]["class"]["up"] == {"accuracy": 0.5, "correct": 1, "num": 2, "unscored": 0}

@@ -55,6 +55,14 @@ def test_media_shared_between_files_is_leakage(data, media_folder, tmp_path):
     assert [json.loads(line)["id"] for line in (out / "val.jsonl").read_text().splitlines()] == ["v0"]
 
 
+def test_an_empty_data_file_is_an_error(data, media_folder, tmp_path):
+    train, _ = data
+    (tmp_path / "test.json").write_text("[]\n")  # as prepare wrote an empty split before it refused them
+    report = run_check([train, tmp_path / "test.json"], media_folder, VIDEO, progress=False)
+    assert [(p.file, p.kind) for p in report.errors] == [(str(tmp_path / "test.json"), "file")]
+    assert "holds no records" in report.errors[0].reason and len(report.good) == 4
+
+
 def test_token_counts_include_visual_tokens_and_list_the_longest(data, media_folder, tiny_model_dir):
     train, _ = data
     encoder = chat_encoder(str(tiny_model_dir), VIDEO)
@@ -93,3 +101,95 @@ def _pid(_) -> int:
 def _sleepy(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+@pytest.fixture
+def degraded(tmp_path):
+    """A clip whose tail is cut off (moov first: 68% of its frames decode) and a JPEG renamed .mp4."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    from fastvlm_video.demo.synthetic import numbered_frames
+
+    media = tmp_path / "media"
+    media.mkdir()
+    with av.open(str(media / "whole.mp4"), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.gop_size = 64, 48, 12
+        stream.options = {"preset": "ultrafast", "keyint_min": "12", "sc_threshold": "0"}
+        for rgb in numbered_frames(30):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        container.mux(stream.encode())
+    data = (media / "whole.mp4").read_bytes()
+    (media / "partial_copy.mp4").write_bytes(data[: int(len(data) * 0.65)])
+    Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(media / "photo.mp4", format="JPEG")
+    (tmp_path / "data").mkdir()
+    train = tmp_path / "data" / "train.json"
+    train.write_text(json.dumps([rec("cut", "partial_copy.mp4"), rec("jpeg", "photo.mp4"), rec("fine", "whole.mp4")]))
+    return train, media
+
+
+def test_degraded_media_are_warnings_in_summary_and_report(degraded, tmp_path, monkeypatch, capsys):
+    train, media = degraded
+    video = VideoConfig(num_frames=4, image_size=64)
+    report = run_check([train], media, video, progress=False)
+    assert report.ok and len(report.good) == 3  # training uses them: warnings, not errors
+    warned = {p.id: p for p in report.warnings}
+    assert set(warned) == {"cut", "jpeg"} and {p.kind for p in report.warnings} == {"media_degraded"}
+    assert "partial_copy.mp4: frames past #" in warned["cut"].reason and "could not be decoded" in warned["cut"].reason
+    assert "photo.mp4: a video with a single frame (codec mjpeg)" in warned["jpeg"].reason
+    # the CLI: the summary counts them, the report (next to the data, not in the current folder) lists them
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "--data", str(train), "--media_folder", str(media), "--workers", "1", "--num_video_frames", "4",
+                 "--image_size", "64", "--no_progress"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "3 good, 0 error(s) in 0 place(s), 2 warning(s)" in out and "[media_degraded]" in out
+    assert f"report: {train.parent / 'check_report.json'}" in out and not (tmp_path / "check_report.json").exists()
+    saved = json.loads((train.parent / "check_report.json").read_text())
+    assert sorted(w["id"] for w in saved["warnings"]) == ["cut", "jpeg"]
+
+
+def test_training_logs_stand_in_frames_once_per_file_per_run(degraded, tokenizer, caplog):
+    """Every epoch decodes the clip again (in a fresh worker process): the trainer logs it once per file per run."""
+    import logging
+    from dataclasses import replace
+
+    from fastvlm_video.data.chat import ChatEncoder
+    from fastvlm_video.data.collate import Collator
+    from fastvlm_video.data.dataset import ConversationDataset
+    from fastvlm_video.data.records import load_samples
+    from fastvlm_video.train.trainer import SkipCounter
+
+    train, media = degraded
+    samples, _ = load_samples(train, media)
+    video = VideoConfig(num_frames=4, image_size=64)
+    again = replace(samples[0], id="cut2", index=9)  # a second sample of the same file
+    dataset = ConversationDataset([samples[0], again], ChatEncoder(tokenizer, video.tokens_per_frame), video)
+    counter = SkipCounter(len(dataset))
+    collate = Collator(tokenizer.pad_token_id)
+    with caplog.at_level(logging.WARNING):
+        for epoch in range(3):
+            batch = collate([dataset[0], dataset[1]])
+            counter.update(2, batch["skipped"], batch["truncated"])
+    lines = [r.getMessage() for r in caplog.records if "partial_copy.mp4" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("stand-in frames in ") and "could not be decoded" in lines[0]
+    assert counter.state()["counts"] == {"stand_in": 1}
+
+
+def test_animations_and_frame_folders_count_as_videos(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    media = tmp_path / "media"
+    (media / "frames").mkdir(parents=True)
+    frames = [Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)) for i in range(4)]
+    frames[0].save(media / "spin.gif", save_all=True, append_images=frames[1:], duration=100)
+    for i, frame in enumerate(frames):
+        frame.save(media / "frames" / f"{i}.png")
+    frames[0].save(media / "still.png")
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps([rec("gif", "spin.gif"), rec("folder", "frames"), rec("png", "still.png")]))
+    report = run_check([train], media, VIDEO, progress=False)
+    assert report.ok and (report.media["videos"], report.media["images"]) == (2, 1)
+    assert report.media["codec"] == {"gif": 1, "frames": 1}

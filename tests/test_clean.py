@@ -134,3 +134,20 @@ def test_judge_thresholds_are_flags():
     assert judge(q, Thresholds(min_short_side=100, max_brightness=250, min_sharpness=5, min_motion_share=0.1)) == []
     reasons = judge(q, Thresholds())
     assert [r.split(":")[0] for r in reasons] == ["too small", "too bright", "blurred", "static"]
+
+
+def test_model_frame_size_is_the_default_minimum_size(tmp_path, tiny_model_dir, capsys):
+    """With --model and --image_size 64 (the model's frame size for this run), a 96 px clip that the
+    generic 224 px default would reject is kept; a 16 px one is not."""
+    media = tmp_path / "media"
+    write_video(media / "mid.mp4", moving(texture(96)), fps=8, gop=8)
+    write_video(media / "tiny.mp4", moving(texture(16)), fps=8, gop=8)
+    records = [{"id": n, "video": f"{n}.mp4", "conversations": [{"from": "human", "value": "<video>\nWhat?"}, {"from": "gpt", "value": n}]} for n in ("mid", "tiny")]
+    (tmp_path / "train.json").write_text(json.dumps(records))
+    argv = ["clean", "--data", str(tmp_path / "train.json"), "--media_folder", str(media), "--output", str(tmp_path / "kept.json"),
+            "--report", str(tmp_path / "report.csv"), "--model", str(tiny_model_dir), "--image_size", "64", "--num_video_frames", "4",
+            "--workers", "1", "--min_motion_share", "0", "--min_sharpness", "0"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "shorter side 64 px, the model's frame size" in out and "1 of 2 media file(s) rejected" in out
+    assert [r["id"] for r in json.loads((tmp_path / "kept.json").read_text())] == ["mid"]

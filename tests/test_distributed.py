@@ -29,7 +29,7 @@ report = {"world_size": int(os.environ["WORLD_SIZE"]), "train_loss": result.trai
 # Records each rank's batches (sample ids) and which wrapper the Trainer put around the model.
 RECORDING_WORKER = """
 import json, os, sys
-import fastvlm_video.data.dataset as dataset
+import fastvlm_video.data.media_source as dataset  # where the decoders are called
 import fastvlm_video.train.run as run
 from fastvlm_video.train.args import parse_train_args
 

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
-from fastvlm_video.data import dataset as dataset_module
+from fastvlm_video.data import media_source as dataset_module  # the decoders live there
 from fastvlm_video.data.chat import ChatEncoder
 from fastvlm_video.data.collate import Collator
 from fastvlm_video.data.dataset import ConversationDataset

@@ -83,6 +83,27 @@ def test_jpeg_cache_is_close_but_lossy(samples, tmp_path):
     assert 0 < diff.mean() < 4
 
 
+def test_same_size_same_mtime_edit_is_detected(samples, media, tmp_path):
+    """``cp -p`` of an edited file of the same length: size and mtime are those cached, the content is not."""
+    build_cache(samples, VIDEO, tmp_path / "cache", progress=False)
+    path = media / "left.mp4"
+    ref = MediaRef(str(path), "video")
+    assert FrameCache(tmp_path / "cache", VIDEO).get(ref, VIDEO) is not None
+    st, data = os.stat(path), bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # one byte near the end (frame data), same size
+    edited = tmp_path / "edited.mp4"
+    edited.write_bytes(bytes(data))
+    os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(edited, path)  # as `cp -p edited.mp4 left.mp4` leaves it: same size, same mtime
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    cache = FrameCache(tmp_path / "cache", VIDEO)
+    try:
+        assert cache.get(ref, VIDEO) is None and cache.counts == Counter(stale=1)
+    finally:
+        data[-100] ^= 0xFF
+        path.write_bytes(bytes(data))  # the module's clip as it was, for the tests after this one
+
+
 def test_changed_file_is_detected_counted_and_decoded_again(samples, media, tmp_path, caplog, encoder):
     build_cache(samples, VIDEO, tmp_path / "cache", progress=False)
     left = MediaRef(str(media / "left.mp4"), "video")

@@ -204,3 +204,250 @@ def test_serve_refuses_a_missing_media_folder_before_loading(tiny_model_dir, tmp
 
     assert main(["serve", "--model", str(tiny_model_dir), "--media_folder", str(tmp_path / "nope")]) == 1
     assert "is not a folder" in capsys.readouterr().err
+
+
+# --- many users, access control, exposure -------------------------------------------------------------------
+
+
+def start_server(app) -> tuple[str, object, object]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", srv, thread
+
+
+@pytest.fixture
+def keyed_server(predictor, folders):
+    base, srv, thread = start_server(create_app(predictor, folders / "allowed", folders / "uploads", MAX_UPLOAD, "tiny",
+                                                api_key="s3cret"))  # fmt: skip
+    yield base
+    srv.should_exit = True
+    thread.join(10)
+
+
+def test_with_an_api_key_every_api_call_needs_it(keyed_server):
+    assert httpx.get(keyed_server, timeout=10).status_code == 200  # the page itself asks for the key
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        response = httpx.post(f"{keyed_server}/v1/chat/completions", json=chat_body("left.mp4"), headers=headers, timeout=60)
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["error"]["code"] == "invalid_api_key"
+        assert httpx.get(f"{keyed_server}/api/videos", headers=headers, timeout=10).status_code == 401
+    ok = httpx.post(f"{keyed_server}/v1/chat/completions", json=chat_body("left.mp4"),
+                    headers={"Authorization": "Bearer s3cret"}, timeout=60)  # fmt: skip
+    assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"]
+    assert httpx.get(f"{keyed_server}/api/videos", headers={"Authorization": "Bearer s3cret"}).json()["auth"] is True
+
+
+def test_concurrent_requests_are_batched_and_each_answers_like_predict(predictor, folders):
+    app = create_app(predictor, folders / "allowed", folders / "uploads", MAX_UPLOAD, "tiny", max_batch=8)
+    base, srv, thread = start_server(app)
+    expected = predictor.ask(folders / "allowed" / "left.mp4", QUESTION, max_new_tokens=6)
+    results = {}
+
+    def client(i):
+        if i % 2:
+            results[i] = read_stream(base, chat_body("left.mp4", stream=True))[0].strip()
+        else:
+            results[i] = httpx.post(f"{base}/v1/chat/completions", json=chat_body("left.mp4"), timeout=120).json()[
+                "choices"][0]["message"]["content"]  # fmt: skip
+
+    try:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+    assert results == dict.fromkeys(range(8), expected)
+    assert sum(app.state.batcher.batches) == 8
+
+
+def test_past_max_queue_requests_get_429_with_retry_after(predictor, folders):
+    app = create_app(predictor, folders / "allowed", folders / "uploads", MAX_UPLOAD, "tiny", max_queue=2)
+    base, srv, thread = start_server(app)
+    try:
+        app.state.batcher.admit()
+        app.state.batcher.admit()  # two requests hold the queue
+        full = httpx.post(f"{base}/v1/chat/completions", json=chat_body("left.mp4"), timeout=60)
+        assert full.status_code == 429 and int(full.headers["retry-after"]) >= 1
+        assert full.json()["error"]["code"] == "rate_limit_exceeded"
+        app.state.batcher.release()
+        assert httpx.post(f"{base}/v1/chat/completions", json=chat_body("left.mp4"), timeout=60).status_code == 200
+        bad = httpx.post(f"{base}/v1/chat/completions", json=chat_body("broken.mp4"), timeout=60)
+        assert bad.status_code == 400  # a failed request gives its place back ...
+        assert httpx.post(f"{base}/v1/chat/completions", json=chat_body("left.mp4"), timeout=60).status_code == 200
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+def test_a_client_that_disconnects_stops_its_generation(predictor, folders):
+    app = create_app(predictor, folders / "allowed", folders / "uploads", MAX_UPLOAD, "tiny")
+    base, srv, thread = start_server(app)
+    try:
+        with httpx.stream("POST", f"{base}/v1/chat/completions", json=chat_body("left.mp4", stream=True, max_tokens=4000),
+                          timeout=60) as response:  # fmt: skip
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))
+        for _ in range(600):  # the worker notices within a token or two
+            if app.state.batcher.finished:
+                break
+            time.sleep(0.1)
+        reason, tokens = app.state.batcher.finished[-1]
+        assert reason == "cancelled" and tokens < 4000
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+def test_listing_hides_dot_files_puts_videos_first_filters_and_says_when_cut(predictor, tmp_path):
+    allowed = tmp_path / "clips"
+    for name in ("b.png", "a.png", "z.mp4", ".hidden.mp4", ".cache/x.mp4", "sub/y.MOV", "notes.txt"):
+        (allowed / name).parent.mkdir(parents=True, exist_ok=True)
+        (allowed / name).write_bytes(b"x")
+    base, srv, thread = start_server(create_app(predictor, allowed, tmp_path / "up", MAX_UPLOAD, "tiny"))
+    try:
+        listing = httpx.get(f"{base}/api/videos", timeout=10).json()
+        assert listing["videos"] == ["sub/y.MOV", "z.mp4", "a.png", "b.png"] and listing["truncated"] is False
+        assert listing["folder"] == "clips"  # never the server's absolute path
+        cut = httpx.get(f"{base}/api/videos", params={"limit": 2}, timeout=10).json()
+        assert cut["videos"] == ["sub/y.MOV", "z.mp4"] and cut["truncated"] is True and cut["total"] == 4
+        assert httpx.get(f"{base}/api/videos", params={"q": "Y."}, timeout=10).json()["videos"] == ["sub/y.MOV"]
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+def test_no_response_names_a_server_path(server, folders):
+    secret = str(folders.resolve())
+    for body in (chat_body("broken.mp4"), chat_body("x" * 10_000 + ".mp4"), chat_body("missing.mp4")):
+        response = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+        assert response.status_code in (400, 404) and secret not in response.text, response.text
+    assert secret not in httpx.get(f"{server}/api/videos").text
+
+
+def test_percent_encoded_paths_are_decoded(server, folders):
+    shutil.copy(folders / "allowed" / "left.mp4", folders / "allowed" / "my clip.mp4")
+    response = httpx.post(f"{server}/api/frames", json={"video": "my%20clip.mp4"}, timeout=60)
+    assert response.status_code == 200 and response.json()["num_frames"] == 3
+
+
+def test_a_bounded_fuzz_of_malformed_requests_gets_no_5xx(server, folders):
+    rng = np.random.default_rng(0)
+    junk = ["", "\x00", "../" * 50, "x" * 10_000, "%00", "%2e%2e/secret.mp4", "file:///etc/passwd", "upload://", "data:",
+            "data:video/mp4;base64,", "ftp://a", "left.mp4\x00.png", "\ud800", "🎞️.mp4", "C:\\clip.mp4", ".", "/"]
+    values = [None, True, -1, 1e308, [], {}, [{}], {"url": 3}, "left.mp4", *junk]
+    statuses = []
+    start = time.monotonic()
+    for i in range(150):
+        kind = i % 6
+        if kind == 0:
+            body = chat_body(str(rng.choice(junk)))
+        elif kind == 1:
+            body = chat_body("left.mp4", **{str(rng.choice(["max_tokens", "temperature", "top_p", "stream"])): values[rng.integers(len(values))]})
+        elif kind == 2:
+            body = {"messages": [{"role": rng.choice(["user", "system", "tool", 3]), "content": values[rng.integers(len(values))]}]}
+        elif kind == 3:
+            body = {"messages": [{"role": "user", "content": [{"type": rng.choice(["video_url", "image_url", "text", "x"]),
+                                                             "video_url": values[rng.integers(len(values))]}]}]}  # fmt: skip
+        elif kind == 4:
+            body = values[rng.integers(len(values))]
+        else:
+            raw = bytes(rng.integers(0, 256, int(rng.integers(1, 300)), dtype=np.uint8))
+            response = httpx.post(f"{server}/v1/chat/completions", content=raw, timeout=60)
+            statuses.append(response.status_code)
+            continue
+        path = "/api/frames" if i % 4 == 3 else "/v1/chat/completions"
+        payload = {"video": body["messages"][0]["content"] if isinstance(body, dict) and body.get("messages") else body}
+        try:
+            response = httpx.post(f"{server}{path}", json=payload if path == "/api/frames" else body, timeout=60)
+        except UnicodeEncodeError:  # a lone surrogate cannot even be sent as JSON: nothing reaches the server
+            continue
+        statuses.append(response.status_code)
+        assert str(folders.resolve()) not in response.text
+        assert time.monotonic() - start < 600, "the fuzz is bounded in time"
+    assert len(statuses) > 100 and max(statuses) < 500, sorted(set(statuses))
+
+
+def test_serve_refuses_a_network_address_without_a_key_before_loading(tiny_model_dir, folders, capsys):
+    from fastvlm_video.cli import main
+
+    assert main(["serve", "--model", str(tiny_model_dir / "nope"), "--media_folder", str(folders / "allowed"),
+                 "--host", "0.0.0.0"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--api_key" in err and "--insecure" in err
+
+
+# --- live camera -------------------------------------------------------------------------------------------------
+
+
+def write_y4m(path, frames: np.ndarray, fps: int) -> None:
+    """A raw YUV4MPEG2 clip (Chromium's fake camera plays it in a loop)."""
+    import av
+
+    with av.open(str(path), "w", format="yuv4mpegpipe") as container:
+        stream = container.add_stream("rawvideo", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")))
+        container.mux(stream.encode())
+
+
+def test_video_frames_parts_answer_like_the_same_frames_as_a_folder(server, predictor, folders, tmp_path):
+    from PIL import Image
+
+    frames = moving_square_frames("left", np.random.default_rng(7), num_frames=4)
+    urls, folder = [], tmp_path / "window"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        buffer = __import__("io").BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG")
+        (folder / f"{i}.png").write_bytes(buffer.getvalue())
+        urls.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
+    (folder / "fps.txt").write_text("2")
+    content = [{"type": "video_frames", "video_frames": {"frames": urls, "fps": 2}}, {"type": "text", "text": QUESTION}]
+    body = {"max_tokens": 6, "messages": [{"role": "user", "content": content}]}
+    response = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == predictor.ask(folder, QUESTION, max_new_tokens=6)
+    assert not [p for p in (folders / "uploads").iterdir() if p.name.startswith("frames-")]  # read once, then removed
+    bad = {"messages": [{"role": "user", "content": [{"type": "video_frames", "video_frames": {"frames": urls, "fps": 0}}]}]}
+    assert httpx.post(f"{server}/v1/chat/completions", json=bad, timeout=60).status_code == 400
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+def test_live_mode_answers_about_a_fake_camera_in_a_real_browser(server, folders, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the browser driver) is not installed")
+    frames = np.repeat(np.repeat(moving_square_frames("up", np.random.default_rng(1), num_frames=16), 2, 1), 2, 2)
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, frames, fps=8)
+    sent = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"])  # fmt: skip
+        page = browser.new_page()
+        page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/chat/completions") else None)
+        page.goto(server)
+        page.wait_for_function("document.getElementById('live-frames').value === '3'")  # the model's frame count
+        page.fill("#live-window", "1.5")
+        page.fill("#live-every", "1")
+        page.click("#live")
+        page.wait_for_function("document.querySelectorAll('.live-answer[data-ttft-ms]').length >= 2", timeout=120_000)
+        page.click("#live")  # stop
+        first = page.locator(".live-answer[data-ttft-ms]").last  # answers are listed newest first
+        shown = [img.get_attribute("src") for img in first.locator("img").all()]
+        answer, ttft = first.locator(".text").text_content(), float(first.get_attribute("data-ttft-ms"))
+        assert "first token" in first.locator(".meta").inner_text() and page.inner_text("#live-error") == ""
+        browser.close()
+    window = sent[0]["messages"][0]["content"][0]["video_frames"]
+    assert window["frames"] == shown and len(shown) == 3 and window["fps"] == 2  # frames and answer shown together
+    assert ttft > 0
+    again = {"max_tokens": 256, "messages": sent[0]["messages"]}  # the same window through the API
+    assert httpx.post(f"{server}/v1/chat/completions", json=again, timeout=60).json()["choices"][0]["message"]["content"] == answer

@@ -144,9 +144,9 @@ def test_matches_transformers_image_processor(smooth_video, processor_class):
         (lambda p: p, "file not found"),
         (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
         (lambda p: (p.write_text("not a video at all"), p)[1], "cannot open"),
-        (lambda p: (p.mkdir(), p)[1], "not a regular file"),
+        (lambda p: (p.mkdir(), p)[1], r"a folder is read as a video of its frames, but it holds no image .*; it holds nothing"),
     ],
-    ids=["missing", "zero-bytes", "text", "directory"],
+    ids=["missing", "zero-bytes", "text", "empty-frame-folder"],
 )
 def test_bad_files_raise_media_error(tmp_path, make, reason):
     path = make(tmp_path / "bad.mp4")

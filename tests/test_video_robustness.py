@@ -88,7 +88,7 @@ def clips(tmp_path_factory) -> Path:
 UNREADABLE = {
     "missing": (lambda d, c: d / "missing.mp4", "file not found"),
     "zero-bytes": (lambda d, c: (d / "zero.mp4").write_bytes(b"") and None or d / "zero.mp4", "empty file"),
-    "directory": (lambda d, c: (d / "dir.mp4").mkdir() or d / "dir.mp4", "not a regular file"),
+    "directory": (lambda d, c: (d / "dir.mp4").mkdir() or d / "dir.mp4", "holds no image"),
     "text": (lambda d, c: (d / "text.mp4").write_text("hello, not a video") and d / "text.mp4", "cannot open as a video"),
     "random-bytes": (lambda d, c: (d / "noise.mp4").write_bytes(np.random.default_rng(0).bytes(50_000)) and d / "noise.mp4", "cannot open as a video"),
     "header-only": (lambda d, c: cut(c / "moov_at_end.mp4", d / "header.mp4", 0.02), "cannot open as a video"),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .constants import VIDEO_CONFIG_NAME, VISION_STRIDE
 from .errors import ConfigError
+from .media.frame_folder import DEFAULT_FRAMES_FPS
 from .media.sampling import FRAME_SAMPLING_MODES
 from .media.transforms import ASPECT_MODES
 from .media.video import VIDEO_BACKENDS
@@ -29,6 +30,7 @@ class VideoConfig:
     min_frames: int = 1  # frame_sampling="fps": short clips still give this many frames
     max_visual_tokens: int = 0  # per-sample budget of image tokens (0: none); see ``for_sample``
     time_instruction: bool = False  # tell the model when its frames were taken (data/time_prompt.py)
+    frames_fps: float = DEFAULT_FRAMES_FPS  # a folder of frames without fps.txt/meta.json: its frames per second
 
     def __post_init__(self) -> None:
         """Every setting checked at start-up; a ``ConfigError`` names the field, its flag and what to use."""
@@ -44,6 +46,10 @@ class VideoConfig:
             raise ConfigError(f"fps (--video_fps) must be a finite number of frames per second, got {self.fps!r}")
         if self.fps <= 0:
             raise ConfigError(f"fps (--video_fps) must be > 0, got {self.fps}")
+        if isinstance(self.frames_fps, bool) or not isinstance(self.frames_fps, (int, float)) or not (
+            math.isfinite(self.frames_fps) and self.frames_fps > 0
+        ):
+            raise ConfigError(f"frames_fps (--frames_fps) must be a number of frames per second > 0, got {self.frames_fps!r}")
         if self.frame_sampling not in FRAME_SAMPLING_MODES:
             raise ConfigError(f"frame_sampling must be one of {FRAME_SAMPLING_MODES}, got {self.frame_sampling!r}")
         if self.aspect not in ASPECT_MODES:
@@ -64,6 +70,7 @@ class VideoConfig:
             "fps": self.fps,
             "max_frames": self.max_frames,
             "min_frames": self.min_frames,
+            "frames_fps": self.frames_fps,
         }
 
     @property

@@ -78,9 +78,9 @@ def media_frames(ref: MediaRef, video: VideoConfig, header_reader=None) -> tuple
         return 1, None
     if video.frame_sampling != "fps" and not video.time_instruction:
         return video.num_frames, None
-    from ..media.pyav_backend import read_header_index
+    from ..media.video import read_header_index
 
-    index = (header_reader or read_header_index)(ref.path)
+    index = header_reader(ref.path) if header_reader else read_header_index(ref.path, video.frames_fps)
     plan = plan_frames(index, video.num_frames, video.frame_sampling, video.fps, video.max_frames, ref.start, ref.end, video.min_frames)
     return len(plan.indices), ([round(index.timestamps[i], 6) for i in plan.indices], clip_window(index, ref.start, ref.end))
 

@@ -6,7 +6,9 @@ ids, media shared between data files (train/val/test leakage), that every video 
 and yields its frames (in parallel, time-limited per file), and - with --model or --tokenizer -
 the token count of every sample (visual tokens included) against --model_max_length.
 
-Prints a summary, writes a JSON report (--report) and exits 1 when any error was found.
+Prints a summary, writes a JSON report (check_report.json next to the first data file, or --report)
+and exits 1 when any error was found. Degraded media training would still use (frames standing in
+for a truncated tail, a still image named like a video) are warnings, in the summary and the report.
 
 examples:
   fastvlm-video check --data train.json --data val.json --media_folder videos
@@ -31,12 +33,20 @@ def add_arguments(parser) -> None:
                         help="longest sequence training allows: tokens, or 'auto' (default) = as training's auto, the model's context")
     parser.add_argument("--workers", type=int, help="processes opening media in parallel (default: all cores)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per media file (default: 60)")
-    parser.add_argument("--report", default="check_report.json", help="JSON report path (default: check_report.json)")
+    parser.add_argument("--report", metavar="PATH",
+                        help="JSON report path (default: check_report.json next to the first data file)")
     parser.add_argument("--write_clean", metavar="OUT",
                         help="write only the good records: to OUT for one data file, into folder OUT for several")
     parser.add_argument("--frame_cache", metavar="DIR",
                         help="also check a frame cache (`fastvlm-video cache`): same video settings, how many media it holds")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+
+
+def default_report_path(data: list[str]):
+    """``check_report.json`` in the first data file's folder (never the current folder: it would litter a checkout)."""
+    from pathlib import Path
+
+    return Path(data[0]).parent / "check_report.json"
 
 
 def run(args) -> int:
@@ -67,7 +77,7 @@ def run(args) -> int:
     print(format_summary(report))
     if cache is not None:
         print(cache.describe(report.good))
-    print(f"report: {report.write(args.report)}")
+    print(f"report: {report.write(args.report or default_report_path(args.data))}")
     if args.write_clean:
         written = write_subset(((s.source, s.index) for s in report.good), args.data, args.write_clean)
         print(f"{len(report.good)} good record(s) written to {', '.join(map(str, written))}")

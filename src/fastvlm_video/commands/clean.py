@@ -32,7 +32,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--allow_outside_media_folder", action="store_true", help="accept media paths that leave the media folder")
     parser.add_argument("--output", required=True, help="kept records: a file (one data file) or a folder (several)")
     parser.add_argument("--report", default="clean_report.csv", help="per-file CSV of values and reasons (default: clean_report.csv)")
-    parser.add_argument("--min_short_side", type=int, default=t.min_short_side, help=f"pixels (default: {t.min_short_side})")
+    parser.add_argument("--min_short_side", type=int,
+                        help=f"pixels (default: the frame size of --model / --image_size, else {t.min_short_side})")
     parser.add_argument("--min_brightness", type=float, default=t.min_brightness, help=f"mean grey 0-255 (default: {t.min_brightness:g})")
     parser.add_argument("--max_brightness", type=float, default=t.max_brightness, help=f"mean grey 0-255 (default: {t.max_brightness:g})")
     parser.add_argument("--min_sharpness", type=float, default=t.min_sharpness, help=f"variance of the Laplacian (default: {t.min_sharpness:g})")
@@ -46,13 +47,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
+def min_short_side(args, video) -> int:
+    """``--min_short_side``, else the frame size the model gets (``--model`` / ``--image_size``), else the default."""
+    from ..data.clean import Thresholds
+
+    if args.min_short_side is not None:
+        return args.min_short_side
+    if args.model or args.image_size:
+        print(f"minimum size: shorter side {video.image_size} px, the model's frame size (--min_short_side to change)")
+        return video.image_size
+    return Thresholds().min_short_side
+
+
 def run(args) -> int:
     from ..data.clean import Thresholds, clean_dataset
     from ..data.parallel import default_workers
     from ..data.settings import video_settings
 
+    video = video_settings(args)
     thresholds = Thresholds(
-        min_short_side=args.min_short_side,
+        min_short_side=min_short_side(args, video),
         min_brightness=args.min_brightness,
         max_brightness=args.max_brightness,
         min_sharpness=args.min_sharpness,
@@ -60,7 +74,7 @@ def run(args) -> int:
         min_motion_share=args.min_motion_share,
     )
     verdicts = clean_dataset(
-        args.data, args.media_folder, args.output, args.report, video_settings(args), thresholds,
+        args.data, args.media_folder, args.output, args.report, video, thresholds,
         allow_outside_media_folder=args.allow_outside_media_folder,
         workers=args.workers or default_workers(), timeout=args.timeout, progress=not args.no_progress,
     )  # fmt: skip

@@ -9,6 +9,10 @@ examples:
       --task classification --batch_size 16 --resume
   fastvlm-video evaluate --model runs/ft --data MVBench/json --media_folder MVBench/video --out runs/ft/mvbench
   fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval-ll --score choices
+  fastvlm-video evaluate --model runs/ft --data Video-MME/videomme/test-00000-of-00001.parquet --media_folder Video-MME/data \\
+      --subtitles Video-MME/subtitle --answer_rule lmms-eval --out runs/ft/videomme-subs
+  fastvlm-video evaluate --model runs/ft --data TempCompass/questions --media_folder TempCompass/videos \\
+      --judge my_judges:gpt35 --out runs/ft/tempcompass
 """
 
 import argparse
@@ -28,6 +32,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
+    parser.add_argument("--frames_fps", type=float, help="frames per second of a folder of frames without fps.txt (default: the checkpoint's, 1)")
     parser.add_argument("--frame_cache", metavar="DIR", help="frame cache built at the checkpoint's video settings (`fastvlm-video cache`)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     parser.add_argument("--task", default="auto", choices=["auto", "classification", "open"],
@@ -38,6 +43,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--score", default="generate", choices=["generate", "choices"],
                         help="choices: rank the options (or the records' class answers) by log-likelihood, no text parsing")  # fmt: skip
     parser.add_argument("--choice_norm", default="sum", choices=["sum", "mean"], help="rank by summed (default) or per-token log-prob")
+    parser.add_argument("--prompt_style", default="lmms-eval", choices=["lmms-eval", "official"],
+                        help="benchmarks: lmms-eval's current wording (default) or the benchmark's own (docs/evaluation.md)")
+    parser.add_argument("--answer_rule", default="default", choices=["default", "lmms-eval"],
+                        help="how a generated answer becomes an option: ours (documented) or lmms-eval's, for comparable numbers")
+    parser.add_argument("--subtitles", metavar="DIR", help="Video-MME with subtitles: its subtitle/ folder of <videoID>.srt")
+    parser.add_argument("--judge", metavar="MODULE:FUNCTION",
+                        help="an LLM judge (request dict -> text) for TempCompass captioning and answers its rules cannot read")
     parser.add_argument("--no_semantic", action="store_true", help="skip the sentence-embedding similarity")
     parser.add_argument("--skip_invalid_records", action="store_true", help="log and skip malformed records")
     parser.add_argument("--allow_outside_media_folder", action="store_true",
@@ -57,11 +69,14 @@ def run(args) -> int:
     metrics = evaluate_checkpoint(
         args.model, args.data, args.media_folder, args.out, limit=args.limit, device=args.device,
         semantic=not args.no_semantic, skip_invalid=args.skip_invalid_records, num_frames=args.num_frames,
-        frame_sampling=args.frame_sampling, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+        frame_sampling=args.frame_sampling, frames_fps=args.frames_fps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
         resume=args.resume, overwrite=args.overwrite, task=args.task, allow_outside_media_folder=args.allow_outside_media_folder,
         data_format=args.data_format, score=args.score, norm=args.choice_norm, frame_cache=args.frame_cache,
+        prompt_style=args.prompt_style, answer_rule=args.answer_rule, subtitles=args.subtitles, judge=args.judge,
     )  # fmt: skip
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
+    for reason, n in metrics.get("unscored", {}).items():
+        print(f"  not scored: {n} x {reason}")
     for _, label, value in headline_metrics(metrics):
         print(f"  {label:<24} {value}")
     if metrics.get("num_unparsed"):
@@ -69,7 +84,13 @@ def run(args) -> int:
     for key, groups in metrics.get("by_group", {}).items():
         print(f"  accuracy by {key}:")
         for name, g in groups.items():
-            print(f"    {name:<32} {100 * g['accuracy']:5.1f}%  ({g['correct']}/{g['num']})")
+            accuracy = "    -" if g["accuracy"] is None else f"{100 * g['accuracy']:5.1f}"
+            unscored = f", {g['unscored']} not scored" if g.get("unscored") else ""
+            print(f"    {name:<32} {accuracy}%  ({g['correct']}/{g['num']}{unscored})")
+    covers = metrics.get("task_mean_covers")
+    if covers:
+        missing = f" (no scored question: {', '.join(covers['missing'])})" if covers["missing"] else ""
+        print(f"  the mean of task accuracies covers {covers['tasks']} of {covers['of']} tasks{missing}")
     for note in metrics["notes"]:
         print(f"  note: {note}")
     print(f"\n{args.out}/{REPORT}\n{args.out}/{METRICS}\n{args.out}/{PREDICTIONS}")

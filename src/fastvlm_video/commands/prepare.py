@@ -8,9 +8,14 @@ SOURCE is either
                        (a column with the field's own name is used unmapped). Templates may use
                        any column: --question "What is {person} doing?".
 
-Splits (--split train,val[,test]) are stratified by class, deterministic for --seed, and leak-free:
-all items of a group (by default one video; --columns group=COLUMN for e.g. a subject) share one
-split. Items with a missing media file, or that training would reject, are dropped and listed.
+Splits (--split train,val[,test]) are leak-free and stable: all items of a group (by default one
+video; --columns group=COLUMN for e.g. a subject) share one split, chosen by a hash of the group's
+key and --seed. So preparing again after adding or removing clips, with the same --seed and --split,
+keeps every earlier item in its split (sizes are proportional on average, not exactly). Every split
+asked for gets at least one group when there are enough groups; else prepare fails and says why.
+Labels that differ only by case or surrounding spaces ("Up", "up ") are one class. CSV times may be
+seconds (12.5) or mm:ss / hh:mm:ss. Items with a missing media file, or that training would reject,
+are dropped and listed. A non-empty --out is refused without --overwrite.
 Writes OUT/train.json, val.json, test.json (LLaVA format, read unchanged by `train` with
 --image_folder set to the media folder) and OUT/summary.json.
 
@@ -18,6 +23,7 @@ examples:
   fastvlm-video prepare exercises/ --out data --question "What exercise is shown?" --answer "{class}"
   fastvlm-video prepare labels.csv --media_folder videos --out data \\
       --columns media=clip,class=label,start=t0,end=t1 --question "What happens?" --answer "{label}"
+  fastvlm-video prepare exercises/ --out data --overwrite   # after adding clips: old items keep their split
 """
 
 import argparse
@@ -37,6 +43,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--media_folder", help="table only: folder the media paths are relative to (default: the table's folder)")
     parser.add_argument("--split", default="0.8,0.1,0.1", help="fractions of train,val[,test] (default: 0.8,0.1,0.1)")
     parser.add_argument("--seed", type=int, default=42, help="the same seed gives the same splits (default: 42)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the files in a non-empty --out")
 
 
 def run(args) -> int:
@@ -51,6 +58,7 @@ def run(args) -> int:
         media_folder=args.media_folder,
         fractions=parse_fractions(args.split),
         seed=args.seed,
+        overwrite=args.overwrite,
     )
     print(format_summary(summary))
     print(f"wrote {args.out}/{{{','.join(summary['counts'])}}}.json; train with --image_folder {summary['media_folder']}")

@@ -43,6 +43,8 @@ def run(argv: list[str]) -> int:
         return 0
     result = train(*parse_train_args(argv))
     eval_part = f", eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
+    if result.eval_excluded:
+        eval_part += f" over the usable validation samples ({result.eval_excluded} excluded)"
     print(
         f"saved to {result.output_dir} (train loss {result.train_loss:.4f}{eval_part}, "
         f"{result.skipped} samples skipped, {result.invalid_records} invalid records dropped)"

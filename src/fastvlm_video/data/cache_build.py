@@ -27,7 +27,7 @@ from PIL import Image
 from ..errors import ConfigError, MediaError
 from ..video_config import VideoConfig
 from .check import MediaJob, Problem, media_problems
-from .dataset import load_media_item
+from .media_source import load_media_item
 from .frame_cache import (
     BUILD_REPORT,
     CODECS,
@@ -114,6 +114,8 @@ def encode_media(job: CacheJob, codec: str, quality: int) -> Encoded:
         item = load_media_item(job.ref, job.video)
     except MediaError as exc:
         return Encoded(error=(exc.path, exc.reason))
+    for note in item.notes:  # the stored frames carry it; training from the cache does not see it again
+        logger.warning("%s: %s", job.ref.path, note)
     frames = item.frames
     y0, y1, x0, x1 = box = content_box(frames)
     window = list(item.window) if item.window is not None else None

@@ -32,10 +32,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import MediaError, RecordError
-from ..media.pyav_backend import read_index
+from ..media.kinds import is_frame_folder, is_video_file
+from ..media.video import read_media_index
 from ..video_config import VideoConfig
 from .chat import ChatEncoder, SampleTooLong
-from .dataset import load_media
+from .dataset import load_media_item, media_kind
 from .parallel import parallel_map
 from .records import MediaRef, Sample, load_samples
 
@@ -73,6 +74,7 @@ class MediaInfo:
     duration: float | None = None  # seconds
     fps: float | None = None
     codec: str | None = None
+    notes: list[str] = field(default_factory=list)  # what training would use degraded (check's warnings)
 
 
 @dataclass
@@ -151,15 +153,17 @@ def run_check(
     files = [str(p) for p in data_paths]
     samples, record_errors = load_samples(files, media_folder, skip_invalid=True, allow_outside_media_folder=allow_outside_media_folder)
     errors = [Problem.of_record_error(e) for e in record_errors]
+    errors += empty_files(files, samples, record_errors)
     errors += find_leaks(samples)
     infos, failures = probe_all(samples, video, workers, timeout, progress)
     errors += media_problems(samples, failures)
     flagged = {(p.file, p.record) for p in errors}
     good = [s for s in samples if (s.source, s.index) not in flagged]
-    warnings: list[Problem] = []
+    warnings = media_warnings(good, infos)
     tokens = None
     if encoder is not None:
-        tokens, too_long, warnings = count_tokens(good, infos, encoder, model_max_length, progress)
+        tokens, too_long, truncated = count_tokens(good, infos, encoder, model_max_length, progress)
+        warnings += truncated
         errors += too_long
         dropped = {(p.file, p.record) for p in too_long}
         good = [s for s in good if (s.source, s.index) not in dropped]
@@ -167,6 +171,16 @@ def run_check(
     errors.sort(key=lambda p: (order.get(p.file, len(order)), -1 if p.record is None else p.record))
     num_records = len(samples) + sum(e.index is not None for e in record_errors)
     return CheckReport(files, num_records, good, errors, warnings, media_stats(infos), tokens, time.perf_counter() - started)
+
+
+def empty_files(files: Sequence[str], samples: list[Sample], record_errors: Sequence[RecordError]) -> list[Problem]:
+    """One error per data file that holds no record at all (an empty split: train and evaluate refuse it)."""
+    used = {s.source for s in samples} | {e.source for e in record_errors}
+    return [
+        Problem(f, None, None, "file", "holds no records (an empty split?): training and evaluation refuse it; "
+                "re-run `fastvlm-video prepare` with more data or other --split fractions, or leave this file out")
+        for f in files if f not in used
+    ]  # fmt: skip
 
 
 def find_leaks(samples: list[Sample]) -> list[Problem]:
@@ -184,23 +198,45 @@ def find_leaks(samples: list[Sample]) -> list[Problem]:
 
 
 def probe_media(job: MediaJob, video: VideoConfig) -> MediaInfo:
-    """Open one media item the way training does; raises ``MediaError``. Runs in a worker process."""
-    frames, _ = load_media(MediaRef(job.path, job.kind, job.start, job.end), video)
-    if job.kind == "image":
+    """Open one media item the way training does; raises ``MediaError``. Runs in a worker process.
+
+    What training would use degraded is kept in ``MediaInfo.notes`` (reported as warnings): frames
+    standing in for a truncated tail, and a video file holding a single frame (a still image renamed
+    to a video extension: every sampled frame is the same picture, no motion to learn).
+    """
+    ref = MediaRef(job.path, job.kind, job.start, job.end)
+    item = load_media_item(ref, video)
+    if media_kind(ref) == "image":
         with Image.open(job.path) as image:
-            return MediaInfo("image", frames.shape[0], *image.size)
-    index = read_index(job.path)
+            return MediaInfo("image", item.num_frames, *image.size)
+    index = read_media_index(job.path, video.frames_fps)
     ts = index.timestamps
     step = (ts[-1] - ts[0]) / (len(ts) - 1) if len(ts) > 1 else None
+    notes = list(item.notes)
+    if index.num_frames == 1 and is_video_file(job.path):
+        notes.append(f"a video with a single frame (codec {codec_name(job.path)}): a still image with a video extension? "
+                     f"All {item.num_frames} sampled frames are the same picture")  # fmt: skip
     return MediaInfo(
         "video",
-        frames.shape[0],
+        item.num_frames,
         index.width,
         index.height,
         duration=round(ts[-1] + (step or 0.0), 3),
         fps=round(1 / step, 3) if step else None,
-        codec=codec_name(job.path),
+        codec="frames" if is_frame_folder(job.path) else codec_name(job.path),
+        notes=notes,
     )
+
+
+def media_warnings(samples: list[Sample], infos: dict[MediaJob, MediaInfo]) -> list[Problem]:
+    """One warning per record and degradation of its media (kind ``media_degraded``), naming the file."""
+    return [
+        Problem.of_sample(sample, "media_degraded", f"{job.path}: {note}")
+        for sample in samples
+        for job in dict.fromkeys(map(MediaJob.of, sample.media))
+        if job in infos
+        for note in infos[job].notes
+    ]
 
 
 def codec_name(path: str) -> str:

@@ -116,6 +116,7 @@ def measure(job: MediaJob, video: VideoConfig, motion_threshold: float) -> Quali
         clip = load_video_tensor(
             job.path, num_frames=video.num_frames, image_size=None, frame_sampling=video.frame_sampling,
             backend=video.video_backend, fps=video.fps, max_frames=video.max_frames, start=job.start, end=job.end,
+            frames_fps=video.frames_fps,
         )  # fmt: skip
         frames, indices = clip.frames.numpy(), clip.indices
     grey = grey_frames(frames)

@@ -25,6 +25,9 @@ class Collator:
     restarting at 0 for each, and no attention mask, so transformers builds a block-causal mask
     (sdpa / eager / flex) or varlen attention (flash) and no token sees another sample. Each
     sample's first label is ignored, so no token is trained to predict the next sample's start.
+
+    Items ``{"excluded": Skip}`` (evaluation samples that could not be used) are left out of the batch
+    and listed under ``excluded``; a batch of only those is ``{"excluded": [...], "num_samples": 0}``.
     """
 
     pad_token_id: int
@@ -32,6 +35,10 @@ class Collator:
     packing: bool = False
 
     def __call__(self, items: list[dict]) -> dict:
+        excluded = [it["excluded"] for it in items if "excluded" in it]  # evaluation: unusable, never replaced
+        items = [it for it in items if "excluded" not in it]
+        if not items:  # every sample of this evaluation batch was unusable
+            return {"excluded": excluded, "num_samples": 0}
         batch = self._pack(items) if self.packing else self._pad_rows(items)
         frames = [it["pixel_values"] for it in items if it.get("pixel_values") is not None]
         media = [m for it in items for m in it.get("media", ())]  # read with a feature cache
@@ -40,6 +47,8 @@ class Collator:
         elif frames:
             batch["pixel_values"] = to_model_pixels(torch.cat(frames))
         batch["skipped"] = [skip for it in items for skip in it.get("skipped", [])]
+        if excluded:
+            batch["excluded"] = excluded
         if any("truncated" in it for it in items):  # training items only: samples cut to model_max_length
             batch["truncated"] = [note for it in items for note in it["truncated"]]
         return batch

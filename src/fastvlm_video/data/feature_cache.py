@@ -14,7 +14,7 @@ Valid only while the tower's output is a pure function of the frames, so ``check
 trainable tower and BatchNorm on batch statistics. Entries live in ``DIR/<fingerprint>/``, the
 fingerprint being a hash of the tower's weights and buffers, the dtype and the device type; an entry
 is keyed like a frame cache entry (resolved file, segment and decoding settings, checked against the
-file's size and mtime). Changed weights, dtype, device, settings or files never reuse an entry:
+file's stamp: size, mtime and content fingerprint, see ``frame_cache``). Changed weights, dtype, device, settings or files never reuse an entry:
 they are computed and stored again.
 """
 
@@ -37,7 +37,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from ..errors import ConfigError
 from ..video_config import VideoConfig
-from .dataset import LoadedMedia
+from .media_source import LoadedMedia
 from .frame_cache import ShardStore, ShardWriter, file_stamp, media_key, sample_media
 from .records import MediaRef, Sample
 

@@ -12,9 +12,15 @@ read; nothing is locked):
     build_report.json  the last build: counts, and the records training would skip (broken media)
 
 An entry is keyed by the media item (resolved path, kind, start, end) and the settings it was decoded
-at (a sample's visual budget may lower its frames), and remembers the file's size and mtime. ``FrameCache.get`` serves frames only while the file still has that size and
-mtime and the run's video settings equal the directory's: a changed file is counted, logged and
-decoded again by the caller; other settings are refused when the cache is opened. Media the build
+at (a sample's visual budget may lower its frames), and remembers the file's stamp: its size, its
+mtime and a fingerprint of its content (a hash of the size and of the first and last 64 KiB,
+``FINGERPRINT_BYTES``). ``FrameCache.get`` serves frames only while the file still has that stamp and
+the run's video settings equal the directory's: a changed file is counted, logged and decoded again
+by the caller; other settings are refused when the cache is opened. What is detected, precisely: any
+change of size or mtime, and any change within the first or last 64 KiB even when size and mtime are
+kept (``cp -p`` of an edited file, a re-encode of the same length); not detected: an edit confined to
+the middle of a file larger than 128 KiB that keeps both its size and its mtime. The fingerprint is
+computed once per file and process (again only when the file's size, mtime, ctime or inode change). Media the build
 could not read are stored as broken entries and raise the same ``MediaError`` decoding raises, so a
 run skips the same samples, with the same reasons, with or without the cache.
 
@@ -24,6 +30,7 @@ halves, shared with the feature cache (``feature_cache.py``).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -40,24 +47,32 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError, MediaError
+from ..media.frame_folder import folder_stamp
+from ..media.kinds import is_frame_folder
 from ..video_config import VideoConfig
-from .dataset import LoadedMedia, media_kind
+from .media_source import LoadedMedia, media_kind
 from .records import MediaRef, Sample
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: stamps carry a content fingerprint
 MANIFEST = "cache.json"
 BUILD_REPORT = "build_report.json"
 CODECS = ("raw", "png", "jpeg")
 PROMPT_ONLY = {"time_instruction"}  # video settings that change the prompt, not the frames
-Stamp = tuple[int, int] | None  # (size, mtime_ns) of a media file; None when it cannot be stat'ed
+Stamp = tuple[int, int, str] | None  # (size, mtime_ns, fingerprint) of a media file; None when it cannot be read
+FINGERPRINT_BYTES = 64 * 1024  # read from each end of a file for its fingerprint
+_fingerprints: dict[tuple, str] = {}  # (path, size, mtime, ctime, inode) -> fingerprint, in this process
 
 
 def media_key(ref: MediaRef, video: VideoConfig) -> str:
     """What identifies one entry: the resolved file, the segment asked for and the decoding settings
-    (a sample's visual budget may give its videos fewer frames than the run's)."""
-    return json.dumps([str(Path(ref.path).resolve()), ref.kind, ref.start, ref.end, video.decode_kwargs()], sort_keys=True)
+    (a sample's visual budget may give its videos fewer frames than the run's). ``frames_fps`` times
+    only frame folders, so it keys only them (a file's key is the same as before the setting existed)."""
+    settings = video.decode_kwargs()
+    if not is_frame_folder(ref.path):
+        settings.pop("frames_fps")
+    return json.dumps([str(Path(ref.path).resolve()), ref.kind, ref.start, ref.end, settings], sort_keys=True)
 
 
 def sample_media(samples: Iterable[Sample], video: VideoConfig) -> dict[str, tuple[MediaRef, VideoConfig]]:
@@ -71,12 +86,39 @@ def sample_media(samples: Iterable[Sample], video: VideoConfig) -> dict[str, tup
 
 
 def file_stamp(path: str | Path) -> Stamp:
-    """(size, mtime in ns) of a file, or ``None`` when it is missing or unreadable."""
+    """(size, mtime in ns, content fingerprint) of a file, or ``None`` when it is missing or unreadable;
+    for a folder of frames, (total size, a fingerprint of every file's name, size and mtime): ``folder_stamp``.
+
+    The fingerprint (``fingerprint``) is remembered per process while the file's size, mtime, ctime and
+    inode stay the same, so a lookup costs one ``stat`` after the first; ctime changes with any write,
+    even one that restores the mtime, so a file edited during a run is read again. A folder of frames
+    is stamped by its listing instead (total size and a fingerprint of every file's name, size and
+    mtime: ``media.frame_folder.folder_stamp``), without reading its frames.
+    """
+    if is_frame_folder(path):
+        return folder_stamp(path)
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):
         return None
-    return st.st_size, st.st_mtime_ns
+    memo = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if memo not in _fingerprints:
+        try:
+            _fingerprints[memo] = fingerprint(path, st.st_size)
+        except OSError:
+            return None
+    return st.st_size, st.st_mtime_ns, _fingerprints[memo]
+
+
+def fingerprint(path: str | Path, size: int) -> str:
+    """A hash of ``size`` and the file's first and last ``FINGERPRINT_BYTES`` (the whole file when smaller)."""
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as f:
+        digest.update(f.read(FINGERPRINT_BYTES))
+        if size > FINGERPRINT_BYTES:
+            f.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+            digest.update(f.read(FINGERPRINT_BYTES))
+    return digest.hexdigest()
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -106,7 +148,7 @@ def check_settings(directory: str | Path, built: dict, video: VideoConfig) -> No
     changed = {
         f.name: (built.get(f.name), wanted[f.name])
         for f in fields(VideoConfig)
-        if f.name not in PROMPT_ONLY and built.get(f.name) != wanted[f.name]
+        if f.name not in PROMPT_ONLY and built.get(f.name, f.default) != wanted[f.name]  # a field added later: its default
     }
     if changed:
         diff = ", ".join(f"{name}: cache {old!r} vs run {new!r}" for name, (old, new) in changed.items())
@@ -211,7 +253,7 @@ class ShardStore:
             return
         self._logged.add(path)
         if status == "stale":
-            logger.warning("%s: %s changed since it was cached (size or mtime); decoding it", self.name, path)
+            logger.warning("%s: %s changed since it was cached (size, mtime or content); decoding it", self.name, path)
         else:
             logger.info("%s: %s is not cached; decoding it", self.name, path)
 

@@ -7,8 +7,12 @@ the folder given, a few paths that do not resolve, and the folder where they do,
 (the ``media_folder`` that ``prepare`` wrote into ``summary.json`` beside the data, the data's folder,
 its parent, the working directory, or a neighbour of the folder given).
 
-Only existence is checked (``os.path.exists``, at most ``MAX_PROBED`` distinct files); whether a file
-decodes is ``fastvlm-video check``'s job.
+``check_media_resolve`` checks only existence (``os.path.exists``, at most ``MAX_PROBED`` distinct files),
+to tell a wrong root from a few missing files. ``screen_media`` then probes every media file's header
+(``media_probe``: empty, audio-only and half-uploaded files, a text file named ``.mp4``), so training
+counts those against ``--max_skip_fraction`` before the model loads and never draws them, and
+evaluation leaves them out of the validation loss. Whether every frame decodes is ``fastvlm-video
+check``'s job (a clip cut after an intact header is found when it is decoded).
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError, RecordError
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError, RecordError, TooManySkippedSamples
 from .records import Sample, load_samples
+
+if TYPE_CHECKING:
+    from .dataset import Skip
 
 logger = logging.getLogger(__name__)
 
 MAX_PROBED = 2000  # distinct media files stat-ed; enough to tell a wrong root from a few missing files
 WRONG_ROOT_SHARE = 0.5  # more than this share missing: the folder is wrong, not a few files
 EXAMPLES = 3
+LISTED = 20  # unusable samples named one per line in the log (all of them go to skipped_samples.json)
 
 
 def preflight(
@@ -68,11 +78,49 @@ def check_media_folder(
     return samples, invalid
 
 
-def require_files(paths: Sequence[str | Path], what: str = "file") -> None:
-    """One line per missing file (with the closest name in its folder), all in one ``ConfigError``."""
+def screen_media(samples: Sequence[Sample], what: str = "training", probe_cache: str | Path | None = "default") -> tuple[list[Sample], list[Skip]]:
+    """Probe every media file's header (``media_probe``): (samples whose media all pass, one ``Skip`` per
+    sample that has a failing file). The failures are logged once, here, ``LISTED`` at most by name."""
+    from .dataset import Skip  # torch and FFmpeg load only when media are probed (predict and check need neither here)
+    from .media_probe import probe_media
+
+    failures = probe_media((ref for s in samples for ref in s.media), probe_cache)
+    usable, unusable = [], []
+    for sample in samples:
+        reason = next((failures[key] for key in ((r.path, r.kind) for r in sample.media) if key in failures), None)
+        if reason is None:
+            usable.append(sample)
+        else:
+            unusable.append(Skip("media", sample.where, reason))
+    if unusable:
+        lines = [f"  {s.where}: {s.reason}" for s in unusable[:LISTED]]
+        if len(unusable) > LISTED:
+            lines.append(f"  ... and {len(unusable) - LISTED} more (all in skipped_samples.json)")
+        logger.warning("%d of %d %s samples have unusable media (start-up probe); they are left out:\n%s",
+                       len(unusable), len(samples), what, "\n".join(lines))  # fmt: skip
+    return usable, unusable
+
+
+def check_unusable_share(unusable: Sequence[Skip], total: int, allowed: int, max_fraction: float) -> None:
+    """``TooManySkippedSamples`` before the model loads when more training samples failed the probe than
+    ``--max_skip_fraction`` tolerates (``allowed`` of ``total``), naming every one of them."""
+    if len(unusable) <= allowed:
+        return
+    listed = "\n".join(f"  {s.where}: {s.reason}" for s in unusable)
+    raise TooManySkippedSamples(
+        f"{len(unusable)} of {total} training samples have unusable media (more than {max_fraction:.0%} of the data), "
+        f"found before the model loaded. Fix or drop them (`fastvlm-video check` lists every problem), "
+        f"or raise --max_skip_fraction:\n{listed}"
+    )
+
+
+def require_files(paths: Sequence[str | Path], what: str = "file", folders: bool = False) -> None:
+    """One line per missing file (with the closest name in its folder), all in one ``ConfigError``.
+
+    ``folders``: a directory is accepted too (media, where a folder of frames is a video)."""
     lines = []
     for path in map(Path, paths):
-        if path.is_file():
+        if path.is_file() or (folders and path.is_dir()):
             continue
         reason = "is a directory" if path.is_dir() else "not found"
         lines.append(f"{what} {path}: {reason}{_close_name(path)}")

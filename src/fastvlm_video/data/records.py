@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..constants import IMAGE_TOKEN, VIDEO_TOKEN
 from ..errors import RecordError
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 
 ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 PLACEHOLDER_RE = re.compile(f"{re.escape(IMAGE_TOKEN)}|{re.escape(VIDEO_TOKEN)}")
@@ -166,7 +166,7 @@ def parse_record(
         for p, _ in media:
             _check_inside(p, media_folder, fail)
     messages, paths = _pair_media(messages, media, fail)
-    refs = [MediaRef(str(Path(media_folder) / p), "video" if is_video_file(p) else "image", start, end) for p in paths]
+    refs = [MediaRef(str(Path(media_folder) / p), media_type(Path(media_folder) / p), start, end) for p in paths]
     return Sample(record_id, messages, refs, source, index)
 
 

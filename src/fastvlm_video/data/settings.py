@@ -31,6 +31,8 @@ def add_video_arguments(parser) -> None:
     parser.add_argument("--image_size", type=int, help="frame size S, K=(S/64)^2 tokens per frame (default: the model's, else 1024)")
     parser.add_argument("--min_frames", type=int, help="floor on frames for --frame_sampling fps (default: the model's, else 1)")
     parser.add_argument("--max_visual_tokens", type=int, help="per-sample image-token budget: fewer frames, then smaller frames (0: none)")
+    parser.add_argument("--frames_fps", type=float,
+                        help="frames per second of a folder of frames without fps.txt/meta.json (default: the model's, else 1)")
     parser.add_argument("--time_instruction", action="store_true", default=None, help="add the frame-times sentence to the prompt (default: the model's)")
 
 
@@ -45,6 +47,7 @@ def video_settings(args) -> VideoConfig:
         "min_frames": getattr(args, "min_frames", None),
         "max_visual_tokens": getattr(args, "max_visual_tokens", None),
         "time_instruction": getattr(args, "time_instruction", None),
+        "frames_fps": getattr(args, "frames_fps", None),
     }
     try:
         if args.model:

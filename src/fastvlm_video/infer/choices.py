@@ -6,6 +6,8 @@
 2. A valid option letter standing alone at the start: ``B``, ``B.``, ``B)``, ``(B)``, ``[B]``, ``B:``,
    ``B,`` or ``B`` followed by white space and an upper-case/non-letter character (``B. the cat``).
    ``A man walks`` is *not* the letter A: a capital letter followed by a lower-case word is an article.
+   The whole answer being one lower-case valid letter (``c``, ``(c)``) is that letter; an answer phrase
+   followed by a capital letter anywhere (``Both A and B are wrong, the answer is C``) names it (the last one).
 3. The text equals one option's text (normalised: case, punctuation, articles), or contains exactly one
    option's text as a whole phrase.
 4. A bracketed letter ``(C)`` anywhere, then one single upper-case valid letter as its own word anywhere
@@ -24,11 +26,22 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
+from .answer_rules import (
+    RULES,
+    caption_matching_choice,
+    captioning_rating,
+    judge_rating,
+    mcq_letter,
+    mvbench_letter,
+    tempcompass_choice_letter,
+    tempcompass_yes_no,
+)
+from ..errors import ConfigError
 from .metrics import normalize_answer
 
 LETTERS = string.ascii_uppercase
@@ -49,14 +62,22 @@ class ChoiceSpec:
     labels: list[str] = field(default_factory=list)  # what a prediction is reported as ("A".. or class names)
     lettered: bool = True  # the prompt lists the options under letters: extraction looks for letters
     groups: dict[str, str] = field(default_factory=dict)  # e.g. {"task": ..., "category": ...}
+    kind: str = ""  # the benchmark question type ("mvbench", "videomme", "tempcompass/yes_no", ...): its answer rules
+    extra: dict = field(default_factory=dict)  # what a published rule needs (TempCompass' raw question / answer)
+    answer_prefix: str = ""  # the reply starts with this text (MVBench official: "Best option:(")
 
     def __post_init__(self):
         if not self.labels:
             self.labels = list(LETTERS[: len(self.options)]) if self.lettered else list(self.options)
 
     def to_row(self) -> dict:
-        return {"options": self.options, "labels": self.labels, "answer_index": self.answer, "lettered": self.lettered,
-                "groups": self.groups}
+        row = {"options": self.options, "labels": self.labels, "answer_index": self.answer, "lettered": self.lettered,
+               "groups": self.groups}  # fmt: skip
+        if self.kind:
+            row["kind"] = self.kind
+        if self.extra.get("problem"):
+            row["problem"] = self.extra["problem"]  # e.g. the answer is not among the candidates: scored wrong
+        return row
 
 
 def format_options(options: Sequence[str], style: str = "{letter}. {text}") -> str:
@@ -75,6 +96,12 @@ def extract_choice(text: str | None, spec: ChoiceSpec) -> int | None:
         m = re.match(rf"^[(\[]?([{valid}])(?:[)\].:,]|$|\s+(?=[^a-z]|$))", body)
         if m:
             return valid.index(m.group(1))
+        m = re.fullmatch(rf"[(\[]?([{valid.lower()}])[)\].:]?", body)  # a lone lower-case letter: "c", "(c)"
+        if m:
+            return valid.index(m.group(1).upper())
+        named = re.findall(rf"(?i:answer|option|choice)\s*(?:is|:)\s*[(\[]?([{valid}])(?![\w'])", body)
+        if named:  # "..., so the answer is C": the last answer phrase names it
+            return valid.index(named[-1])
     norm = normalize_answer(body)
     exact = [i for i, o in enumerate(spec.options) if normalize_answer(o) == norm]
     if len(exact) == 1:
@@ -156,13 +183,53 @@ def score_choices(predictor, prompt, candidates: Sequence[str], end: bool = True
     return ChoiceScores(sums, counts, greedy)
 
 
-def judge(row: dict, spec: ChoiceSpec, scores: ChoiceScores | None = None, norm: str = "sum") -> dict:
+def read_choice(text: str | None, spec: ChoiceSpec, rule: str = "default") -> int | None:
+    """The index of the option an answer names under ``rule`` (``default``: ``extract_choice``; ``lmms-eval``:
+    the benchmark's lmms-eval rule, see ``answer_rules``); may be past the options (a letter lmms-eval reads
+    that is not an option: wrong). TempCompass yes/no and caption matching always use their published rule."""
+    if rule not in RULES:
+        raise ValueError(f"answer rule must be one of {RULES}, got {rule!r}")
+    if text is None:
+        return None
+    if spec.kind == "tempcompass/yes_no":
+        said = tempcompass_yes_no(text)
+        return None if said is None else spec.options.index(said)
+    if spec.kind == "tempcompass/caption_matching":
+        return caption_matching_choice(text, spec.extra["question"])
+    if rule == "default" or spec.kind not in ("mvbench", "videomme", "tempcompass"):
+        return extract_choice(text, spec)
+    if spec.kind == "mvbench":
+        letter = mvbench_letter(text)
+    elif spec.kind == "videomme":
+        letter = mcq_letter(text, "ABCD")
+    else:
+        letter = tempcompass_choice_letter(text, spec.extra["answer"])
+    return None if letter is None else LETTERS.index(letter)
+
+
+def reply_text(spec: ChoiceSpec | None, generated: str) -> str:
+    """The answer as the benchmark reads it: MVBench's official reply prefix ``Best option:(`` keeps its ``(``."""
+    if spec is None or not spec.answer_prefix.endswith("("):
+        return generated
+    return "(" + generated
+
+
+EMPTY_MVBENCH = "an empty answer (lmms-eval's MVBench leaves it out of the average)"
+NO_JUDGE = "TempCompass captioning is scored by an LLM judge: pass --judge module:function"
+
+
+def judge(row: dict, spec: ChoiceSpec, scores: ChoiceScores | None = None, norm: str = "sum", rule: str = "default",
+          llm_judge: Callable[[dict], str] | None = None) -> dict:  # fmt: skip
     """Fill a prediction row's choice fields: from likelihood ``scores`` when given, else from its generated text.
 
     Adds ``options``/``labels``/``answer_index``/``groups``, ``choice`` (the chosen label, None when
     unparsed), ``exact_match`` (chosen == right) and, for likelihood, ``choice_scores`` per label.
+    ``llm_judge`` (``request dict -> text``) scores TempCompass captioning and, as TempCompass does, the
+    TempCompass answers its rules cannot read; without it captioning rows get ``unscored`` (the reason).
     """
     row.update(spec.to_row())
+    if spec.kind == "tempcompass/captioning":
+        return _judge_caption(row, spec, llm_judge)
     if scores is not None:
         index = scores.best(norm)
         ranked = scores.ranked(norm)
@@ -170,7 +237,48 @@ def judge(row: dict, spec: ChoiceSpec, scores: ChoiceScores | None = None, norm:
                                 for label, s, lp, n in zip(spec.labels, ranked, scores.logprobs, scores.num_tokens)}  # fmt: skip
         row["prediction"] = spec.labels[index]
     else:
-        index = extract_choice(row.get("prediction"), spec)
-    row["choice"] = None if index is None else spec.labels[index]
+        index = read_choice(row.get("prediction"), spec, rule)
+        if rule == "lmms-eval" and spec.kind == "mvbench" and row.get("prediction") == "":
+            row["unscored"] = EMPTY_MVBENCH  # lmms-eval's MVBench average leaves empty answers out
+    row["choice"] = None if index is None else spec.labels[index] if index < len(spec.labels) else LETTERS[index]
     row["exact_match"] = index is not None and index == spec.answer
+    if index is None and llm_judge is not None and spec.kind.startswith("tempcompass") and row.get("prediction") is not None:
+        output = llm_judge({"task": spec.kind.split("/")[-1], "question": spec.extra.get("question", ""),
+                            "answer": spec.extra.get("answer", ""), "prediction": row["prediction"]})  # fmt: skip
+        row["judge_output"] = output
+        row["exact_match"] = bool(judge_rating(output or ""))
     return row
+
+
+def _judge_caption(row: dict, spec: ChoiceSpec, llm_judge: Callable[[dict], str] | None) -> dict:
+    row["choice"], row["exact_match"] = None, False
+    if row.get("prediction") is None:
+        return row
+    if llm_judge is None:
+        row["unscored"] = NO_JUDGE
+        return row
+    request = {"task": "captioning", "question": spec.extra["question"], "answer": spec.extra["answer"],
+               "prediction": row["prediction"], "mc_question": spec.extra["mc_question"], "mc_answer": spec.extra["mc_answer"]}  # fmt: skip
+    output = llm_judge(request)
+    row["judge_output"] = output
+    if not output:
+        row["unscored"] = "the LLM judge gave no answer"
+    else:
+        row["exact_match"] = captioning_rating(output, spec.extra["mc_answer"])
+    return row
+
+
+def load_judge(spec: str) -> Callable[[dict], str]:
+    """``module:function`` (importable, e.g. ``my_judges:gpt4``) -> the function."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ConfigError(f"--judge must be module:function, got {spec!r}")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--judge {spec}: cannot import it ({exc}); is the module on PYTHONPATH?") from None
+    if not callable(fn):
+        raise ConfigError(f"--judge {spec}: not a function")
+    return fn

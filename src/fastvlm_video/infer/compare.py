@@ -69,7 +69,7 @@ def metric_deltas(a: dict, b: dict) -> list[Delta]:
     for key in sorted((set(a.get("by_group", {})) | set(b.get("by_group", {}))) - {"class"}):  # benchmark tasks, categories
         group_a, group_b = a.get("by_group", {}).get(key, {}), b.get("by_group", {}).get(key, {})
         for name in sorted(set(group_a) | set(group_b)):
-            acc = [None if name not in g else 100 * g[name]["accuracy"] for g in (group_a, group_b)]
+            acc = [None if g.get(name, {}).get("accuracy") is None else 100 * g[name]["accuracy"] for g in (group_a, group_b)]
             deltas.append(Delta(f"accuracy of {key} '{name}'", *acc))
     return deltas
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,9 +18,11 @@ from tqdm import tqdm
 from ..data.frame_cache import open_frame_cache
 from ..data.preflight import preflight
 from ..data.records import Sample
+from ..data.subtitles import filled_text
 from ..errors import ConfigError, MediaError
-from .benchmarks import class_specs, is_benchmark, load_benchmark
-from .choices import NORMS, ChoiceSpec, judge, score_choices
+from .answer_rules import RULES
+from .benchmarks import MVBENCH_FRAMES_FPS, class_specs, is_benchmark, load_benchmark, reference_specs
+from .choices import NORMS, ChoiceSpec, judge, load_judge, reply_text, score_choices
 from .metrics import exact_match, summarize
 from .predictions import FRAMES, METRICS, PREDICTIONS, append_rows, read_json, read_rows, write_json
 from .predictor import Predictor
@@ -47,12 +49,15 @@ def predict_batches(
     specs: dict[str, ChoiceSpec] | None = None,
     score: str = "generate",
     norm: str = "sum",
+    rule: str = "default",
+    llm_judge: Callable[[dict], str] | None = None,
 ) -> Iterator[list[dict]]:
     """Yield the result rows of each batch (broken media -> a row with ``error`` instead of a prediction).
 
     With ``frames_dir``, a thumbnail strip of the frames the model saw is saved there per sample.
     A sample with a ``ChoiceSpec`` (in ``specs``, by id) is judged against its options: its generated
-    text is parsed for the chosen option, or with ``score="choices"`` the options are ranked by likelihood.
+    text is parsed for the chosen option (by the answer ``rule``), or with ``score="choices"`` the options are
+    ranked by likelihood. ``llm_judge`` scores what only an LLM can (``choices.judge``).
     """
     specs = specs or {}
     progress = tqdm(total=len(samples), desc="evaluating", unit="sample")
@@ -67,25 +72,32 @@ def predict_batches(
                 "reference": reference,
             }
             rows.append(row)
+            spec = specs.get(sample.id)
             try:
-                prompt = predictor.prepare(messages, sample.media)
+                prefix = {"answer_prefix": spec.answer_prefix} if spec is not None and spec.answer_prefix else {}
+                prompt = predictor.prepare(messages, sample.media, **prefix)
             except MediaError as exc:
                 logger.warning("%s: %s", sample.where, exc)
-                row.update(prediction=None, error=str(exc))
+                row.update(prediction=None, error=str(exc), reason=exc.reason)
+                if spec is not None:
+                    row["groups"] = spec.groups  # counted per task as unscored
                 continue
             row["timestamps"] = prompt.timestamps
+            row["question"] = filled_text(row["question"], prompt.timestamps)  # Video-MME subtitles as the model saw them
             if frames_dir is not None and prompt.pixel_values is not None:
                 row["frames"] = save_strip(prompt.pixel_values, frames_dir, sample.id)
             pending.append((row, prompt))
-        to_generate = [(r, p) for r, p in pending if not (score == "choices" and r["id"] in specs)]
+        ranked = {r["id"] for r, _ in pending if score == "choices" and r["id"] in specs and specs[r["id"]].options}
+        to_generate = [(r, p) for r, p in pending if r["id"] not in ranked]
         answers = predictor.generate([p for _, p in to_generate], max_new_tokens=max_new_tokens) if to_generate else []
         for (row, _), answer in zip(to_generate, answers):
+            answer = reply_text(specs.get(row["id"]), answer)
             row.update(prediction=answer, exact_match=exact_match(answer, row["reference"]))
         for row, prompt in pending:
             if row["id"] in specs:
                 spec = specs[row["id"]]
-                scores = score_choices(predictor, prompt, spec.labels) if score == "choices" else None
-                judge(row, spec, scores, norm)
+                scores = score_choices(predictor, prompt, spec.labels) if row["id"] in ranked else None
+                judge(row, spec, scores, norm, rule, llm_judge)
         progress.update(len(rows))
         yield rows
     progress.close()
@@ -111,32 +123,39 @@ def evaluate(
     specs: dict[str, ChoiceSpec] | None = None,
     score: str = "generate",
     norm: str = "sum",
+    answer_rule: str = "default",
+    llm_judge: Callable[[dict], str] | None = None,
 ) -> dict:
     """Evaluate ``samples`` into ``out``; returns the metrics (also written to ``out/metrics.json``).
 
     ``specs`` (by sample id) gives closed answer sets (benchmark options, class labels); ``score``:
-    ``"generate"`` parses generated text, ``"choices"`` ranks the options by log-likelihood (``norm``).
+    ``"generate"`` parses generated text (by ``answer_rule``: ``default`` or ``lmms-eval``), ``"choices"``
+    ranks the options by log-likelihood (``norm``). ``llm_judge``: see ``choices.judge``.
     """
     from .report import write_report  # here: matplotlib is imported only when a report is written
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scorer = scorer or TextScorer()
-    if score not in ("generate", "choices") or norm not in NORMS:
-        raise ConfigError(f"score must be 'generate' or 'choices' and norm one of {NORMS}, got {score!r} / {norm!r}")
+    if score not in ("generate", "choices") or norm not in NORMS or answer_rule not in RULES:
+        raise ConfigError(f"score must be 'generate' or 'choices', norm one of {NORMS} and the answer rule one of {RULES}, "
+                          f"got {score!r} / {norm!r} / {answer_rule!r}")  # fmt: skip
     if score == "choices" and not specs:
-        raise ConfigError("--score choices needs candidate answers: benchmark records with options, or records with a 'class'")
+        raise ConfigError("--score choices needs candidate answers: benchmark records with options, records with a 'class', "
+                          "or --task classification (the distinct reference answers become the candidates)")  # fmt: skip
     settings = {**(settings or {}), "max_new_tokens": max_new_tokens, "scores": scorer.metrics}
     if score == "choices":  # only then: a run started before --score existed still resumes
         settings.update(score=score, choice_norm=norm)
+    if answer_rule != "default":
+        settings["answer_rule"] = answer_rule
     _check_ids(samples)
     _start(out, settings, resume, overwrite)
     done = {row["id"] for row in read_rows(out / PREDICTIONS, repair=True)}
     todo = [s for s in samples if s.id not in done]
     if done:
         logger.info("resuming: %d of %d samples already done", len(samples) - len(todo), len(samples))
-    for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, out / FRAMES, specs, score, norm):
-        ok = [r for r in rows if not r.get("error") and not r.get("lettered")]  # a chosen letter has no text to score
+    for rows in predict_batches(predictor, todo, batch_size, max_new_tokens, out / FRAMES, specs, score, norm, answer_rule, llm_judge):
+        ok = [r for r in rows if not r.get("error") and not r.get("lettered") and not r.get("kind")]  # a chosen letter has no text to score
         for row, scores in zip(ok, scorer([r["prediction"] for r in ok], [r["reference"] for r in ok])):
             row["scores"] = scores
         append_rows(out / PREDICTIONS, rows)
@@ -193,27 +212,46 @@ def evaluate_checkpoint(
     skip_invalid: bool = False,
     num_frames: int | None = None,
     frame_sampling: str | None = None,
+    frames_fps: float | None = None,
     allow_outside_media_folder: bool = False,
     data_format: str = "auto",
     frame_cache: str | Path | None = None,
+    prompt_style: str = "lmms-eval",
+    subtitles: str | Path | None = None,
+    judge: str | None = None,
     **kwargs,
 ) -> dict:
     """Check the data and ``out``, load the checkpoint, then ``evaluate``; ``kwargs`` go to ``evaluate``.
 
     ``data_format``: ``auto`` (a benchmark's published fields, else our records), a benchmark name
-    (``mvbench``, ``videomme``, ``tempcompass``) or ``records``.
+    (``mvbench``, ``videomme``, ``tempcompass``) or ``records``. Benchmarks: ``prompt_style`` (``lmms-eval`` or
+    ``official`` wording), ``subtitles`` (Video-MME's subtitle folder), ``judge`` (``module:function``, an LLM judge).
     """
-    if data_format != "records" and (data_format != "auto" or is_benchmark(data)):
-        samples, specs = load_benchmark(data, media_folder, data_format)
+    llm_judge = load_judge(judge) if judge else None
+    benchmark = data_format != "records" and (data_format != "auto" or is_benchmark(data))
+    if benchmark:
+        samples, specs = load_benchmark(data, media_folder, data_format, prompt_style, subtitles)
         invalid = []
     else:
         samples, invalid = preflight([data], media_folder, "--media_folder", skip_invalid, allow_outside_media_folder)
-        specs = class_specs(samples) if kwargs.get("task", "auto") in ("auto", "classification") else {}
+        task = kwargs.get("task", "auto")
+        specs = class_specs(samples) if task in ("auto", "classification") else {}
+        if not specs and task == "classification" and kwargs.get("score") == "choices":
+            specs = reference_specs(samples)
     refuse_clobber(out, kwargs.get("resume", False), kwargs.get("overwrite", False))
     for exc in invalid:
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
-    predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling)
+    if frames_fps is None and any(spec.kind == "mvbench" for spec in specs.values()):
+        frames_fps = MVBENCH_FRAMES_FPS  # episodic_reasoning's frame folders (TVQA frames at 3 fps, no fps.txt)
+    predictor = Predictor.from_pretrained(model, device=device, num_frames=num_frames, frame_sampling=frame_sampling, frames_fps=frames_fps)
     predictor.frame_cache = open_frame_cache(frame_cache, predictor.video, samples)
     settings = {"model": str(Path(model).resolve()), "data": str(Path(data).resolve()), **asdict(predictor.video)}
-    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, specs=specs, **kwargs)
+    if benchmark:
+        settings["prompt_style"] = prompt_style
+        if subtitles is not None:
+            settings["subtitles"] = str(Path(subtitles).resolve())
+    if judge:
+        settings["judge"] = judge
+    return evaluate(predictor, samples, out, scorer=TextScorer(semantic=semantic), settings=settings, specs=specs, llm_judge=llm_judge,
+                    **kwargs)  # fmt: skip

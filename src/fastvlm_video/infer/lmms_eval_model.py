@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ..constants import IMAGE_TOKEN
 from ..data.records import MediaRef, Message
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 from .choices import score_choices
 from .predictor import Predictor
 
@@ -59,7 +59,7 @@ class FastVlmVideo(lmms):
         refs = []
         for visual in visuals or []:
             if isinstance(visual, (str, Path)):
-                refs.append(MediaRef(str(visual), "video" if is_video_file(visual) else "image"))
+                refs.append(MediaRef(str(visual), media_type(visual)))
             elif hasattr(visual, "save"):
                 path = Path(self._images.name) / f"{len(list(Path(self._images.name).iterdir()))}.png"
                 visual.convert("RGB").save(path)

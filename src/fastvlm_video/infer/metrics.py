@@ -105,23 +105,34 @@ def _answered(row: dict) -> str:
     return row["prediction"]
 
 
+def unscored_reason(row: dict) -> str | None:
+    """Why a row is not scored (a media error and its reason; an ``unscored`` reason), or None: it is scored."""
+    if row.get("error"):
+        return f"media error: {row.get('reason') or row['error']}"
+    return row.get("unscored")
+
+
 def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dict:
-    """Metrics of scored prediction rows; rows with an ``error`` are counted, not scored.
+    """Metrics of scored prediction rows; rows with an ``error`` (media) or ``unscored`` (e.g. no judge) are
+    counted, with their reasons (``unscored``), never scored.
 
     ``task``: ``"classification"`` (closed answer set), ``"open"`` (free text) or ``"auto"`` (guess
     from the references). ``corpus_bleu(predictions, references)`` gives the corpus BLEU when set.
     """
-    scored = [r for r in rows if not r.get("error")]
+    scored = [r for r in rows if unscored_reason(r) is None]
     preds = [_answered(r) for r in scored]
     refs = [r["reference"] for r in scored]
     closed = is_closed_set(refs) if task == "auto" else task == "classification"
-    if any("options" in r and not r.get("lettered") for r in scored):
+    if any("options" in r and not r.get("lettered") and not r.get("kind") for r in scored):
         closed = True  # a class label set (records with 'class')
-    lettered = bool(scored) and all(r.get("lettered") for r in scored)  # a multiple-choice benchmark: letters only
+    lettered = bool(scored) and all(r.get("lettered") or r.get("kind") for r in scored)  # a benchmark: judged per row
+    reasons = Counter(unscored_reason(r) for r in rows if unscored_reason(r) is not None)
     metrics: dict = {
         "num_samples": len(rows),
         "num_scored": len(scored),
-        "num_errors": len(rows) - len(scored),
+        "num_errors": sum(bool(r.get("error")) for r in rows),  # unreadable media
+        "num_unscored": len(rows) - len(scored),
+        "unscored": dict(reasons.most_common()),
         "task": "classification" if closed else "open",
         "accuracy": accuracy(preds, refs) if scored else None,
     }
@@ -139,31 +150,46 @@ def summarize(rows: Sequence[dict], task: str = "auto", corpus_bleu=None) -> dic
         metrics["notes"] = ["most references are shorter than 4 words: BLEU (up to 4-grams) is near 0 for them; "
                             "read ROUGE-L and semantic similarity instead"]  # fmt: skip
     if any("options" in r for r in scored):  # closed answer sets (benchmarks, class labels): judged per row
-        metrics.update(choice_metrics(scored))
+        metrics.update(choice_metrics(scored, [r for r in rows if unscored_reason(r) is not None]))
     metrics["errors"] = [{"id": r["id"], "error": r["error"]} for r in rows if r.get("error")]
     return metrics
 
 
-def choice_metrics(rows: Sequence[dict]) -> dict:
+def choice_metrics(rows: Sequence[dict], unscored: Sequence[dict] = ()) -> dict:
     """Accuracy of judged choice rows (their ``exact_match``), per group (task, category, ...) and task mean.
 
-    ``task_mean_accuracy`` is the mean of the per-task accuracies (what MVBench reports); ``accuracy``
-    is over all questions. An unparsed answer (``choice`` None) counts as wrong and is counted.
+    ``task_mean_accuracy`` is the mean of the per-task accuracies (what MVBench reports) over the tasks
+    with at least one scored question (``task_mean_covers`` says how many of how many, and which are
+    missing); ``accuracy`` is over all scored questions. An unparsed answer (``choice`` None) counts as
+    wrong and is counted; so does a question whose answer is not among its options (``problems``).
+    ``unscored`` rows (media errors, no judge) are counted per group with their reasons.
     """
     judged = [r for r in rows if "options" in r]
     out: dict = {"accuracy": sum(bool(r["exact_match"]) for r in judged) / len(judged),
-                 "num_unparsed": sum(r.get("choice") is None for r in judged)}  # fmt: skip
-    if all(r.get("lettered") for r in judged):
+                 "num_unparsed": sum(r.get("choice") is None and "judge_output" not in r for r in judged)}  # fmt: skip
+    problems = [{"id": r["id"], "problem": r["problem"]} for r in judged if r.get("problem")]
+    if problems:
+        out["problems"] = problems
+    if all(r.get("lettered") or r.get("kind") for r in judged):
         out["task"] = "multiple_choice"
-    groups: dict[str, dict[str, list[int]]] = {}
+    groups: dict[str, dict[str, dict]] = {}
     for r in judged:
         for key, name in r.get("groups", {}).items():
-            cell = groups.setdefault(key, {}).setdefault(name, [0, 0])
-            cell[0] += bool(r["exact_match"])
-            cell[1] += 1
-    out["by_group"] = {key: {name: {"accuracy": c / n, "correct": c, "num": n} for name, (c, n) in sorted(names.items())}
+            cell = groups.setdefault(key, {}).setdefault(name, {"correct": 0, "num": 0, "unscored": 0})
+            cell["correct"] += bool(r["exact_match"])
+            cell["num"] += 1
+    for r in unscored:
+        for key, name in (r.get("groups") or {}).items():
+            cell = groups.setdefault(key, {}).setdefault(name, {"correct": 0, "num": 0, "unscored": 0})
+            cell["unscored"] += 1
+            reasons = cell.setdefault("unscored_reasons", {})
+            reason = unscored_reason(r)
+            reasons[reason] = reasons.get(reason, 0) + 1
+    out["by_group"] = {key: {name: {"accuracy": c["correct"] / c["num"] if c["num"] else None, **c} for name, c in sorted(names.items())}
                        for key, names in groups.items()}  # fmt: skip
     tasks = out["by_group"].get("task")
     if tasks:
-        out["task_mean_accuracy"] = sum(t["accuracy"] for t in tasks.values()) / len(tasks)
+        covered = {name: t for name, t in tasks.items() if t["num"]}
+        out["task_mean_accuracy"] = sum(t["accuracy"] for t in covered.values()) / len(covered) if covered else None
+        out["task_mean_covers"] = {"tasks": len(covered), "of": len(tasks), "missing": sorted(set(tasks) - set(covered))}
     return out

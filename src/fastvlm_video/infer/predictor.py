@@ -12,6 +12,7 @@ and picks the first token). Then tokens follow at ``tokens_per_s``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,8 +28,10 @@ from ..data.chat import ChatEncoder
 from ..data.collate import Collator
 from ..data.dataset import load_sample_media
 from ..data.records import PLACEHOLDER_RE, MediaRef, Message
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 from ..model.load import load_model, load_tokenizer, video_config_of
+
+logger = logging.getLogger(__name__)
 
 STEPS = ("decode", "preprocess", "vision_encode", "prefill")
 
@@ -121,19 +124,21 @@ class Predictor:
         model = load_model(path, dtype=dtype, merge_lora=True).to(dev)
         return cls(model, load_tokenizer(path), video_config_of(path, **video_overrides), dev)
 
-    def prepare(self, messages: Sequence[Message], media: Sequence[MediaRef], timings: Timings | None = None) -> Prompt:
-        """Encode a conversation that ends with a user turn, loading its media."""
+    def prepare(self, messages: Sequence[Message], media: Sequence[MediaRef], timings: Timings | None = None, answer_prefix: str = "") -> Prompt:
+        """Encode a conversation that ends with a user turn, loading its media; the reply starts with ``answer_prefix``."""
         timings = timings or Timings()
         with timings.step("decode", self.device):
             loaded, messages = load_sample_media(messages, media, self.video, self.frame_cache)
+            warn_degraded(media, loaded)
         with timings.step("preprocess", self.device):
             encoded = self.encoder.encode(messages, [m.frames.shape[0] for m in loaded], add_generation_prompt=True)
+            encoded.input_ids += self.encoder.text_ids(answer_prefix)
             frames = torch.cat([m.frames for m in loaded]) if loaded else None
         timings.frames = 0 if frames is None else frames.shape[0]
         return Prompt(torch.tensor(encoded.input_ids), frames, [m.timestamps for m in loaded])
 
     def prompt_for(self, media_path: str | Path | None, question: str, timings: Timings | None = None) -> Prompt:
-        media = [] if media_path is None else [MediaRef(str(media_path), "video" if is_video_file(media_path) else "image")]
+        media = [] if media_path is None else [MediaRef(str(media_path), media_type(media_path))]
         text = question if not media or PLACEHOLDER_RE.search(question) else f"{IMAGE_TOKEN}\n{question}"
         return self.prepare([Message("user", PLACEHOLDER_RE.sub(IMAGE_TOKEN, text))], media, timings)  # <video> as in training
 
@@ -195,6 +200,18 @@ class Predictor:
         kwargs.setdefault("pad_token_id", self.tokenizer.pad_token_id)
         kwargs.setdefault("eos_token_id", self.encoder.im_end_id)
         return kwargs
+
+
+_WARNED: set[tuple[str, str]] = set()  # (file, note) pairs this process already logged
+
+
+def warn_degraded(media: Sequence[MediaRef], loaded: Sequence) -> None:
+    """Log each degradation of decoded media (stand-in frames for a truncated tail) once per file and process."""
+    for ref, item in zip(media, loaded):
+        for note in item.notes:
+            if (ref.path, note) not in _WARNED:
+                _WARNED.add((ref.path, note))
+                logger.warning("%s: %s", ref.path, note)
 
 
 def load(path: str | Path, device: str = "auto", **kwargs) -> Predictor:

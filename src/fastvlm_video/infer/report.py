@@ -34,7 +34,7 @@ SCORE_LABELS = {"bleu": "BLEU", "rougeL": "ROUGE-L", "meteor": "METEOR", "semant
 
 def sample_score(row: dict, task: str) -> float | None:
     """The one number a row is coloured and sorted by: exact match for labels, else similarity / ROUGE-L."""
-    if row.get("error"):
+    if row.get("error") or row.get("unscored"):
         return None
     scores = row.get("scores", {})
     if task == "open":
@@ -64,11 +64,18 @@ def _headline(metrics: dict) -> str:
         extra = ""
         if key == "accuracy":
             extra = f"<small>{round(metrics['accuracy'] * metrics['num_scored'])} of {metrics['num_scored']}</small>"
+        covers = metrics.get("task_mean_covers")
+        if key == "task_mean_accuracy" and covers:
+            bad = "bad" if covers["missing"] else ""
+            extra = f'<small class="{bad}">over {covers["tasks"]} of {covers["of"]} tasks</small>'
+
         cards.append(f'<div class="card"><b>{value}</b><span>{label}</span>{extra}</div>')
     errors = metrics.get("num_errors", 0)
+    others = metrics.get("num_unscored", errors) - errors
+    more = f"<small class='bad'>{others} not scored for another reason</small>" if others else ""
     cards.append(
         f'<div class="card"><b>{metrics["num_samples"]}</b><span>samples</span>'
-        f'<small class="{"bad" if errors else ""}">{errors} with unreadable media (not scored)</small></div>'
+        f'<small class="{"bad" if errors else ""}">{errors} with unreadable media (not scored)</small>{more}</div>'
     )
     return '<div class="cards">' + "".join(cards) + "</div>"
 
@@ -108,16 +115,32 @@ def _group_section(metrics: dict) -> str:
     for key, groups in metrics.get("by_group", {}).items():
         rows = "".join(
             f'<tr><td><a href="#samples" data-class="{escape(name)}" class="classlink">{escape(name)}</a></td>'
-            f'<td class="num">{g["num"]}</td><td class="num">{g["correct"]}</td><td>{_bar(g["accuracy"])}</td></tr>'
+            f'<td class="num">{g["num"]}</td><td class="num">{g["correct"]}</td>'
+            f'<td>{"—" if g["accuracy"] is None else _bar(g["accuracy"])}</td>{_unscored_cell(g)}</tr>'
             for name, g in groups.items()
         )
-        tables.append(f'<table class="classes groups" data-key="{escape(key)}"><thead><tr><th>{escape(key)}</th><th>n</th>'
-                      f"<th>correct</th><th>accuracy</th></tr></thead><tbody>{rows}</tbody></table>")  # fmt: skip
+        tables.append(f'<table class="classes groups" data-key="{escape(key)}"><thead><tr><th>{escape(key)}</th><th>scored</th>'
+                      f"<th>correct</th><th>accuracy</th><th>not scored (why)</th></tr></thead><tbody>{rows}</tbody></table>")  # fmt: skip
     if not tables:
         return ""
     unparsed = metrics.get("num_unparsed", 0)
     note = f"<p class='note'>{unparsed} answer(s) named no option: counted wrong.</p>" if unparsed else ""
+    covers = metrics.get("task_mean_covers")
+    if covers and covers["missing"]:
+        note += (f"<p class='note bad'>The mean of task accuracies covers {covers['tasks']} of {covers['of']} tasks: "
+                 f"{escape(', '.join(covers['missing']))} had no scored question.</p>")  # fmt: skip
+    problems = metrics.get("problems", [])
+    if problems:
+        note += f"<p class='note'>{len(problems)} question(s) whose answer is not among their options: scored wrong.</p>"
     return f'<section><h2>Accuracy by {escape(" / ".join(metrics["by_group"]))}</h2><div class="two">{"".join(tables)}</div>{note}</section>'
+
+
+def _unscored_cell(group: dict) -> str:
+    n = group.get("unscored", 0)
+    if not n:
+        return '<td class="num">0</td>'
+    why = "; ".join(f"{count} × {reason}" for reason, count in group.get("unscored_reasons", {}).items())
+    return f'<td class="num bad" title="{escape(why)}">{n}<div class="why">{escape(why)}</div></td>'
 
 
 def _row_group(row: dict) -> str:
@@ -168,6 +191,8 @@ def _strip(row: dict, frames_dir: Path) -> str:
 def _scores(row: dict, task: str) -> str:
     if row.get("error"):
         return "—"
+    if row.get("unscored"):
+        return f'<span class="muted">not scored: {escape(row["unscored"])}</span>'
     if "options" in row:  # judged against a closed answer set
         mark = '<b class="ok">✓ right</b>' if row.get("exact_match") else '<b class="no">✗ wrong</b>'
         chose = "unparsed" if row.get("choice") is None else f"chose {escape(str(row['choice']))}"
@@ -259,7 +284,7 @@ h1{margin:0 0 4px;font-size:26px} h2{font-size:18px;margin:28px 0 10px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:18px 0}
 .card{background:#fff;border-radius:10px;padding:14px 18px;min-width:150px;box-shadow:0 1px 3px #0002;display:flex;flex-direction:column}
 .card b{font-size:28px}.card span{color:#5b6478;font-size:13px}.card small{color:#8a93a6;font-size:12px;margin-top:2px}
-.card small.bad{color:#c62828;font-weight:600}
+.card small.bad{color:#c62828;font-weight:600} td.bad,.note.bad{color:#c62828} .why{font-size:11px;color:#8a5a5a;white-space:normal;max-width:320px}
 .notes{color:#7a5b00;background:#fff8e1;border-radius:8px;padding:8px 8px 8px 28px;font-size:13px}
 .note{color:#5b6478;font-size:12px}
 section{background:#fff;border-radius:10px;padding:4px 18px 14px;margin:16px 0;box-shadow:0 1px 3px #0002}

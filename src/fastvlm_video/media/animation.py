@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UnreadableMediaError
-from .video import VideoIndex
+from .image import to_rgb8
+from .index import VideoIndex
 
 ANIMATION_EXTENSIONS = frozenset({".gif", ".webp", ".png", ".apng"})
 DEFAULT_FRAME_MS = 100  # a frame with no (or a zero) duration shows for 100 ms, as browsers show it
@@ -56,7 +57,7 @@ class AnimationSource:
         out = {}
         for i in wanted:
             self.image.seek(i)
-            frame = self.image.convert("RGB")
+            frame = to_rgb8(self.image)
             size = frame.size if size_for is None else size_for(*frame.size)
             out[i] = np.asarray(frame if size == frame.size else frame.resize(size, Image.Resampling.BICUBIC))
         return out

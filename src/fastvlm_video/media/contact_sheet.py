@@ -1,38 +1,53 @@
-"""A contact sheet: the sampled frames of a video side by side, each labelled with its timestamp."""
+"""A contact sheet: frames side by side, each labelled (its number and timestamp for a video).
+
+Frames smaller than a tile are enlarged by a whole factor with nearest-neighbour sampling, so every
+pixel the model gets shows as a block of identical pixels (a 64 px frame at ``thumb=256``: 4 x 4
+blocks); larger frames are shrunk to the tile.
+"""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
+import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
-from .video import load_video_tensor
+CAPTION_H = 22
+GAP = 8
+
+
+def tile(frame: Image.Image, thumb: int) -> Image.Image:
+    """``frame`` fitted to ``thumb`` px: enlarged by a whole factor (nearest) when smaller, shrunk (bicubic) when larger."""
+    factor = thumb // max(frame.size)
+    if factor >= 1:
+        return frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.NEAREST) if factor > 1 else frame.copy()
+    small = frame.copy()
+    small.thumbnail((thumb, thumb), Image.Resampling.BICUBIC)
+    return small
 
 
 def contact_sheet(frames: list[Image.Image], labels: list[str], columns: int = 4, thumb: int = 256) -> Image.Image:
-    """Tile ``frames`` (scaled to ``thumb`` px wide) in a grid with a caption under each."""
+    """Tile ``frames`` (fitted to ``thumb`` px, see ``tile``) in a grid with a caption under each."""
     columns = max(1, min(columns, len(frames)))
     rows = math.ceil(len(frames) / columns)
-    thumbs = [f.copy() for f in frames]
-    for t in thumbs:
-        t.thumbnail((thumb, thumb))
-    cell_h = max(t.height for t in thumbs) + 22
-    sheet = Image.new("RGB", (columns * (thumb + 8) + 8, rows * cell_h + 8), (24, 24, 24))
+    thumbs = [tile(f, thumb) for f in frames]
+    cell_w = max(t.width for t in thumbs)
+    cell_h = max(t.height for t in thumbs) + CAPTION_H
+    sheet = Image.new("RGB", (columns * (cell_w + GAP) + GAP, rows * cell_h + GAP), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     for i, (t, label) in enumerate(zip(thumbs, labels)):
-        x, y = 8 + (i % columns) * (thumb + 8), 8 + (i // columns) * cell_h
+        x, y = tile_origin(i, columns, cell_w, cell_h)
         sheet.paste(t, (x, y))
         draw.text((x, y + t.height + 4), label, fill=(230, 230, 230))
     return sheet
 
 
-def save_contact_sheet(video: str | Path, out: str | Path, num_frames: int = 8, frame_sampling: str = "uniform", backend: str = "auto", **kwargs) -> Path:
-    """Sample frames exactly as training does and save them as one PNG with timestamps."""
-    clip = load_video_tensor(video, num_frames=num_frames, image_size=None, frame_sampling=frame_sampling, backend=backend, **kwargs)
-    frames = [Image.fromarray(f.numpy()) for f in clip.frames]
-    labels = [f"#{i}  {ts:.2f}s" for i, ts in zip(clip.indices, clip.timestamps)]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(frames, labels).save(out)
-    return out
+def tile_origin(i: int, columns: int, cell_w: int, cell_h: int) -> tuple[int, int]:
+    """Top-left corner of tile ``i`` on the sheet."""
+    return GAP + (i % columns) * (cell_w + GAP), GAP + (i // columns) * cell_h
+
+
+def frames_to_images(frames: torch.Tensor) -> list[Image.Image]:
+    """(T, 3, S, S) uint8 model frames -> PIL images."""
+    return [Image.fromarray(np.ascontiguousarray(f.permute(1, 2, 0).numpy())) for f in frames]

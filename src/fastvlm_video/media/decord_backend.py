@@ -14,8 +14,7 @@ import logging
 import numpy as np
 
 from . import pyav_backend
-from .pyav_backend import SizeFn
-from .video import VideoIndex
+from .index import SizeFn, VideoIndex
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import av
@@ -20,11 +20,10 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ..errors import UnreadableMediaError
-from .video import VideoIndex
+from .index import SizeFn, VideoIndex
 
 logger = logging.getLogger(__name__)
 
-SizeFn = Callable[[int, int], tuple[int, int]]
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, IndexError, StopIteration, RuntimeError)
 IO_TIMEOUT_S = 20.0  # FFmpeg's interrupt callback: no single open/read may block longer than this
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import bisect
 import importlib.util
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,44 +20,15 @@ import torch
 from PIL import Image
 
 from ..errors import MediaError
-from . import sampling
+from . import animation, frame_folder, sampling
 from .files import check_media_file
+from .index import VideoIndex
+from .kinds import VIDEO_EXTENSIONS, is_frame_folder, is_video_file  # noqa: F401  (re-exported)
 from .transforms import ASPECT_MODES, place_on_square, resized_dims
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".flv", ".wmv", ".webm", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"})
 VIDEO_BACKENDS = ("auto", "pyav", "decord")
 
 logger = logging.getLogger(__name__)
-
-
-def is_video_file(path: str | Path) -> bool:
-    """True when the file name ends with a video extension (case-insensitive)."""
-    return Path(str(path)).suffix.lower() in VIDEO_EXTENSIONS
-
-
-@dataclass
-class VideoIndex:
-    """What a clip holds, read from its packets (not from container metadata, which may lie)."""
-
-    path: str
-    timestamps: list[float]  # presentation time of every frame, seconds, sorted
-    keyframes: list[int]  # indices (into ``timestamps``) of the keyframes
-    width: int
-    height: int
-    pts: list[int] = field(default_factory=list, repr=False)  # raw stream timestamps, for seeking
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.timestamps)
-
-    def keyframe_at_or_before(self, i: int) -> int:
-        """Index of the last keyframe at or before frame ``i`` (frame 0 when there is none)."""
-        pos = bisect.bisect_right(self.keyframes, i) - 1
-        return self.keyframes[pos] if pos >= 0 else 0
-
-    def is_keyframe(self, i: int) -> bool:
-        pos = bisect.bisect_left(self.keyframes, i)
-        return pos < len(self.keyframes) and self.keyframes[pos] == i
 
 
 @dataclass
@@ -79,6 +52,7 @@ class VideoClip:
     path: str = ""
     extra: dict = field(default_factory=dict)
     window: tuple[float, float] = (0.0, 0.0)  # seconds of the clip the frames were taken from: [start, end)
+    notes: list[str] = field(default_factory=list)  # degradations the frames carry (stand-ins for a truncated tail)
 
 
 def plan_frames(
@@ -160,38 +134,37 @@ def load_video_tensor(
     start: float | None = None,
     end: float | None = None,
     min_frames: int = 1,
+    frames_fps: float = frame_folder.DEFAULT_FRAMES_FPS,
 ) -> VideoClip:
     """Decode the sampled frames of ``path`` straight into a (T, 3, S, S) uint8 tensor.
 
     Frames are resized inside the decoder to the aspect-preserving size, then padded to a black
     square (``aspect="pad"``, FastVLM) or centre-cropped (``"crop"``) or squashed (``"resize"``).
-    An animated GIF / WebP / PNG is read as a clip too (``media/animation.py``).
+    An animated GIF / WebP / PNG is read as a clip too (``media/animation.py``), and so is a
+    directory of images (``media/frame_folder.py``: ``frames_fps`` frames per second unless the
+    folder's sidecar says otherwise).
     With ``image_size=None`` frames keep their size and come back as (T, H, W, 3).
     Raises ``UnreadableMediaError`` (naming the file and the reason) for anything unreadable.
+    Frames past a truncated tail take the last decodable frame's place; ``VideoClip.notes`` says so.
     """
-    from . import animation, pyav_backend
-
     path = str(path)
     backend = resolve_backend(backend)
     _check_request(num_frames, frame_sampling, fps, max_frames, aspect)
-    check_media_file(path)
     size_for = None if image_size is None else (lambda w, h: resized_dims(w, h, image_size, aspect))
-    animated = animation.is_animated_image(path)  # GIF / WebP / APNG: read with PIL, whatever the backend
-    opener = animation.open_source if animated else pyav_backend.open_source
-    with opener(path) as source:  # one context for the index and the decoding
+    with open_frame_source(path, frames_fps) as (source, native):  # one context for the index and the decoding
         index = source.index
         plan = plan_frames(index, num_frames, frame_sampling, fps, max_frames, start, end, min_frames)
         wanted = sorted(set(plan.indices))
-        if backend == "decord" and not animated:
-            from . import decord_backend
+        if backend == "decord" and native:
+            from . import decord_backend  # imports decord only when asked for
 
             decoded = decord_backend.decode(index, wanted, size_for)
         else:
             decoded = source.decode(wanted, size_for)
-    indices = _stand_in_for_missing(index, plan.indices, decoded)
+    indices, notes = _stand_in_for_missing(index, plan.indices, decoded)
     frames = [decoded[i] for i in indices]
     return VideoClip(
-        frames=_stack(frames, image_size),
+        frames=_stack(frames, image_size, path),
         indices=indices,
         timestamps=[round(index.timestamps[i], 6) for i in indices],
         num_source_frames=index.num_frames,
@@ -199,7 +172,47 @@ def load_video_tensor(
         path=path,
         extra={"missing": sum(a != b for a, b in zip(indices, plan.indices))},
         window=clip_window(index, start, end),
+        notes=notes,
     )
+
+
+@contextmanager
+def open_frame_source(path: str, frames_fps: float = frame_folder.DEFAULT_FRAMES_FPS) -> Iterator[tuple[object, bool]]:
+    """The source that reads ``path`` and whether it is a container FFmpeg decodes (decord may take it).
+
+    A directory is a frame folder; an animated GIF/WebP/PNG is read with PIL; anything else with PyAV.
+    Every source has ``index`` (a ``VideoIndex``) and ``decode(wanted, size_for)``.
+    """
+    if is_frame_folder(path):
+        with frame_folder.open_source(path, frame_folder.folder_fps(path, frames_fps)) as source:
+            yield source, False
+        return
+    check_media_file(path)
+    if animation.is_animated_image(path):  # GIF / WebP / APNG: read with PIL, whatever the backend
+        with animation.open_source(path) as source:
+            yield source, False
+        return
+    from . import pyav_backend  # imports av (FFmpeg) on first use, not when the CLI parses its flags
+
+    with pyav_backend.open_source(path) as source:
+        yield source, True
+
+
+def read_media_index(path: str | Path, frames_fps: float = frame_folder.DEFAULT_FRAMES_FPS) -> VideoIndex:
+    """The frame index of a video file, an animation or a frame folder (what ``load_video_tensor`` samples from)."""
+    with open_frame_source(str(path), frames_fps) as (source, _):
+        return source.index
+
+
+def read_header_index(path: str | Path, frames_fps: float = frame_folder.DEFAULT_FRAMES_FPS) -> VideoIndex:
+    """A cheap index to count frames with (``budget``): a video file's header (``pyav_backend.read_header_index``,
+    ~1 ms), or a frame folder's listing (names, and its first frame's header)."""
+    path = str(path)
+    if is_frame_folder(path):
+        return frame_folder.read_index(path, frame_folder.folder_fps(path, frames_fps))
+    from . import pyav_backend
+
+    return pyav_backend.read_header_index(path)
 
 
 def _check_request(num_frames: int, frame_sampling: str, fps: float, max_frames: int, aspect: str) -> None:
@@ -212,19 +225,31 @@ def _check_request(num_frames: int, frame_sampling: str, fps: float, max_frames:
         raise ValueError(f"need num_frames >= 1, max_frames >= 1 and fps > 0, got {num_frames}, {max_frames}, {fps}")
 
 
-def _stand_in_for_missing(index: VideoIndex, planned: list[int], decoded: dict[int, np.ndarray]) -> list[int]:
-    """Planned frames that did not decode (a truncated tail) take the nearest decoded frame before them."""
+def _stand_in_for_missing(index: VideoIndex, planned: list[int], decoded: dict[int, np.ndarray]) -> tuple[list[int], list[str]]:
+    """Planned frames that did not decode (a truncated tail) take the nearest decoded frame before them.
+
+    Returns the frame indices used and the note saying so, which the caller reports: training once
+    per sample per run, in the main process (``Skip`` kind ``stand_in``: a clip is decoded again every
+    epoch, in fresh worker processes), ``check`` as a warning, predict/evaluate/serve once per file.
+    """
     have = sorted(decoded)
     out = [i if i in decoded else have[max(0, bisect.bisect_left(have, i) - 1)] for i in planned]
     swaps = sorted({(a, b) for a, b in zip(planned, out) if a != b})
-    if swaps:
-        logger.warning("%s: frames past #%d could not be decoded (truncated or corrupt tail); stand-ins: %s", index.path, have[-1], swaps)
-    return out
+    if not swaps:
+        return out, []
+    logger.debug("%s: stand-ins %s", index.path, swaps)
+    note = (f"frames past #{have[-1]} of {index.num_frames} could not be decoded (truncated or corrupt tail): "
+            f"{len(swaps)} sampled frame(s) replaced by the last decodable one {swaps}")  # fmt: skip
+    return out, [note]
 
 
-def _stack(frames: list[np.ndarray], image_size: int | None) -> torch.Tensor:
+def _stack(frames: list[np.ndarray], image_size: int | None, path: str = "") -> torch.Tensor:
     """(h, w, 3) frames -> (T, 3, S, S) uint8 on black squares, or (T, h, w, 3) when no size was asked."""
     if image_size is None:
+        sizes = sorted({f.shape[:2] for f in frames})
+        if len(sizes) > 1:  # a frame folder's images may differ; at a model size they are each resized
+            shown = ", ".join(f"{w}x{h}" for h, w in sizes[:3])
+            raise MediaError(path, f"frames of different sizes ({shown}) cannot be stacked at full resolution: give a frame size")
         return torch.from_numpy(np.stack(frames))
     tensor = torch.empty(len(frames), 3, image_size, image_size, dtype=torch.uint8)  # pads are zeroed per frame
     for slot, frame in zip(tensor, frames):

@@ -1,25 +1,29 @@
 """The FastAPI app: one page (``page.html``) and the JSON endpoints it and API clients use.
 
-    GET  /                      the page
-    GET  /api/videos            videos/images in the allowed folder
+    GET  /                      the page (open: it asks for the key when one is set)
+    GET  /api/videos?q=NAME     videos (first) and images in the allowed folder, filtered by name
     POST /api/upload?name=F     raw file body -> {"ref": "upload://..."} (size-limited while reading)
     POST /api/frames            {"video": REF} -> the frames the model will see, with timestamps
     GET  /v1/models             OpenAI-style model list
     POST /v1/chat/completions   OpenAI-compatible, streaming (SSE) or not
 
-Frames and answers come from the same ``Predictor`` as ``fastvlm-video predict`` (``prepare`` + ``stream``),
-so the server sees exactly what predict sees. One request runs the model at a time (a lock).
+Frames and prompts come from the same ``Predictor`` as ``fastvlm-video predict`` (``prepare``), so the
+server sees exactly what predict sees; answers come from a ``Batcher`` that runs the requests waiting
+together as one batch (``serve/batcher.py``). With ``api_key`` every route but the page needs
+``Authorization: Bearer KEY``. No response names a server path: the folders are shown by their own names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hmac
 import io
 import logging
-import threading
+import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -29,8 +33,9 @@ from starlette.concurrency import run_in_threadpool
 from ..data.dataset import load_sample_media
 from ..data.records import MediaRef
 from ..errors import FastVlmVideoError
-from ..infer.predictor import Predictor, Timings
-from ..media.video import is_video_file
+from ..infer.predictor import Predictor
+from ..media.kinds import media_type
+from .batcher import END, Batcher, Job, QueueFull
 from .media import MediaStore, RequestError
 from .openai import ChatRequest, chunk, completion, error_body, parse_request
 
@@ -43,7 +48,7 @@ def frame_previews(predictor: Predictor, path: Path) -> dict:
     """The frames ``predict`` would feed the model (same decode, sampling and resize), as JPEG data URIs."""
     from PIL import Image
 
-    kind = "video" if is_video_file(path) else "image"
+    kind = media_type(path)
     [item], _ = load_sample_media([], [MediaRef(str(path), kind)], predictor.video)  # as predict: visual budget included
     frames, timestamps = item.frames, item.timestamps
     out = []
@@ -55,24 +60,56 @@ def frame_previews(predictor: Predictor, path: Path) -> dict:
     return {"kind": kind, "num_frames": len(out), "size": int(frames.shape[-1]), "frames": out}
 
 
+class _LoopQueue:
+    """A thread-safe ``put`` into an asyncio queue: the batcher's thread hands pieces to a request's loop."""
+
+    def __init__(self):
+        self.loop, self.queue = asyncio.get_running_loop(), asyncio.Queue()
+
+    def put(self, item) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+    async def get(self):
+        return await self.queue.get()
+
+
 def create_app(predictor: Predictor, media_folder: str | Path, upload_folder: str | Path, max_upload_bytes: int,
-               model_name: str = "fastvlm-video") -> FastAPI:  # fmt: skip
+               model_name: str = "fastvlm-video", api_key: str | None = None, max_batch: int = 8, max_queue: int = 64,
+               request_timeout: float = 300.0) -> FastAPI:  # fmt: skip
     store = MediaStore(media_folder, upload_folder, max_upload_bytes)
-    lock = threading.Lock()
-    app = FastAPI(title="fastvlm-video", docs_url=None, redoc_url=None)
+    batcher = Batcher(predictor, max_batch=max_batch, max_queue=max_queue)
+    app = FastAPI(title="fastvlm-video", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.batcher = batcher
+    app.router.add_event_handler("shutdown", batcher.close)
+
+    def failure(message: str, status: int, code: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse(error_body(store.public(message), code), status_code=status, headers=headers)
+
+    @app.middleware("http")
+    async def require_key(request: Request, call_next):
+        if api_key and request.url.path != "/":
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return failure("missing or wrong API key: send 'Authorization: Bearer KEY' (serve --api_key)", 401,
+                               "invalid_api_key", {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return await call_next(request)
 
     @app.exception_handler(RequestError)
     async def request_error(_, exc: RequestError):
-        return JSONResponse(error_body(str(exc), exc.code), status_code=exc.status)
+        return failure(str(exc), exc.status, exc.code)
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(_, exc: QueueFull):
+        return failure(str(exc), 429, "rate_limit_exceeded", {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(FastVlmVideoError)
     async def media_error(_, exc: FastVlmVideoError):  # unreadable media, bad settings: the client's input
-        return JSONResponse(error_body(str(exc), "unreadable_media"), status_code=400)
+        return failure(str(exc), 400, "unreadable_media")
 
     @app.exception_handler(Exception)
     async def internal_error(_, exc: Exception):
-        logger.exception("request failed")
-        return JSONResponse(error_body(f"internal error: {type(exc).__name__}: {exc}", "internal_error"), status_code=500)
+        logger.error("request failed: %s", store.public(f"{type(exc).__name__}: {exc}"), exc_info=exc)
+        return failure(f"internal error ({type(exc).__name__}); the server log has the details", 500, "internal_error")
 
     async def json_body(request: Request) -> object:
         try:
@@ -85,9 +122,11 @@ def create_app(predictor: Predictor, media_folder: str | Path, upload_folder: st
         return PAGE.read_text(encoding="utf-8")
 
     @app.get("/api/videos")
-    def videos():
-        return {"folder": str(store.allowed), "videos": store.listing(), "max_upload_mb": max_upload_bytes / 2**20,
-                "num_frames": predictor.video.num_frames}  # fmt: skip
+    def videos(q: str = "", limit: int = 500):
+        listing = store.listing(query=q, limit=max(1, min(limit, 5000)))
+        return {"folder": store.allowed.name, **listing, "max_upload_mb": max_upload_bytes / 2**20,
+                "num_frames": predictor.video.num_frames, "image_size": predictor.video.image_size,
+                "auth": bool(api_key)}  # fmt: skip
 
     @app.post("/api/upload")
     async def upload(request: Request, name: str = ""):
@@ -115,39 +154,64 @@ def create_app(predictor: Predictor, media_folder: str | Path, upload_folder: st
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        req = parse_request(await json_body(request), store)
-        prompt = await run_in_threadpool(predictor.prepare, req.messages, req.media)  # media errors -> 400 here
-        if req.stream:
-            return StreamingResponse(stream_events(req, prompt), media_type="text/event-stream")
-        return await run_in_threadpool(answer, req, prompt)
-
-    def generate(req: ChatRequest, prompt, timings: Timings) -> Iterator[str]:
-        with lock:
-            yield from predictor.stream(prompt, req.max_new_tokens, timings, **req.gen_kwargs)
-
-    def finish_reason(req: ChatRequest, timings: Timings) -> str:
-        return "length" if timings.new_tokens >= req.max_new_tokens else "stop"
-
-    def answer(req: ChatRequest, prompt) -> dict:
-        timings = Timings()
-        text = "".join(generate(req, prompt, timings)).strip()
-        logger.info("answered in %.2f s: %d tokens", timings.ttft_s, timings.new_tokens)
-        return completion(model_name, text, len(prompt.input_ids), timings.new_tokens, finish_reason(req, timings))
-
-    def stream_events(req: ChatRequest, prompt) -> Iterator[str]:
-        cid, timings = f"chatcmpl-{uuid.uuid4().hex[:24]}", Timings()
-        yield chunk(cid, model_name, {"role": "assistant", "content": ""})
-        started = time.perf_counter()
+        deadline = time.monotonic() + request_timeout
+        body = await json_body(request)
+        batcher.admit()  # full -> 429 before any decoding
+        req = None
         try:
-            for piece in generate(req, prompt, timings):
-                if piece:
-                    yield chunk(cid, model_name, {"content": piece})
+            req = parse_request(body, store)
+            prompt = await run_in_threadpool(predictor.prepare, req.messages, req.media)  # media errors -> 400 here
+        except BaseException:
+            batcher.release()
+            raise
+        finally:
+            for folder in req.temporary if req else ():  # a live window's frames: read once, then gone
+                shutil.rmtree(folder, ignore_errors=True)
+        job = batcher.submit(Job(prompt, req.max_new_tokens, req.gen_kwargs, deadline, pieces=_LoopQueue()))
+        if req.stream:
+            return StreamingResponse(stream_events(req, job), media_type="text/event-stream")
+        return await answer(request, req, job)
+
+    async def pieces_of(job: Job) -> AsyncIterator[str]:
+        while (item := await job.pieces.get()) is not END:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    async def answer(request: Request, req: ChatRequest, job: Job):
+        async def collect() -> str:
+            return "".join([piece async for piece in pieces_of(job)])
+
+        task = asyncio.ensure_future(collect())
+        try:
+            while not task.done():  # a client that goes away stops its generation
+                await asyncio.wait([task], timeout=0.25)
+                if not task.done() and await request.is_disconnected():
+                    job.cancel()
+            text = task.result().strip()
+        finally:
+            job.cancel()  # no-op once finished; stops the row if anything above failed
+        if job.finish_reason == "timeout":
+            raise RequestError(f"no complete answer within {request_timeout:g} s (serve --request_timeout)", 504, "timeout")
+        logger.info("answered: %d tokens, first after %.2f s", job.new_tokens, job.first_token_s or 0.0)
+        reason = "length" if job.finish_reason == "length" else "stop"
+        return completion(model_name, text, len(job.prompt.input_ids), job.new_tokens, reason)
+
+    async def stream_events(req: ChatRequest, job: Job) -> AsyncIterator[str]:
+        cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        try:
+            yield chunk(cid, model_name, {"role": "assistant", "content": ""})
+            async for piece in pieces_of(job):
+                yield chunk(cid, model_name, {"content": piece})
+            if job.finish_reason == "timeout":
+                yield 'data: {"error": {"message": "no complete answer within the time limit", "type": "timeout"}}\n\n'
+                return
+            yield chunk(cid, model_name, {}, "length" if job.finish_reason == "length" else "stop")
+            yield "data: [DONE]\n\n"
         except Exception as exc:  # the response has started: report in-band, keep serving
-            logger.exception("generation failed")
+            logger.error("generation failed: %s", type(exc).__name__)
             yield f"data: {{\"error\": {{\"message\": \"{type(exc).__name__}\", \"type\": \"internal_error\"}}}}\n\n"
-            return
-        logger.info("streamed %d tokens in %.2f s", timings.new_tokens, time.perf_counter() - started)
-        yield chunk(cid, model_name, {}, finish_reason(req, timings))
-        yield "data: [DONE]\n\n"
+        finally:  # the client went away (the stream is closed early) or the answer is complete
+            job.cancel()
 
     return app

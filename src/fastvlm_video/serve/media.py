@@ -11,11 +11,13 @@ import base64
 import binascii
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ..media.kinds import FRAME_EXTENSIONS
 from ..media.video import VIDEO_EXTENSIONS, is_video_file
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
@@ -50,15 +52,37 @@ class MediaStore:
     def limit_text(self) -> str:
         return f"{self.max_bytes / 2**20:g} MiB"
 
-    def listing(self, limit: int = 500) -> list[str]:
-        """Videos and images in the allowed folder (relative paths, sorted)."""
-        found = []
-        for path in sorted(self.allowed.rglob("*")):
-            if path.is_file() and is_media_name(path.name) and _inside(self.allowed, path):
-                found.append(path.relative_to(self.allowed).as_posix())
-                if len(found) >= limit:
-                    break
-        return found
+    def listing(self, query: str = "", limit: int = 500) -> dict:
+        """Videos (frame folders, listed ``name/``, among them), then images, in the allowed folder whose
+        path contains ``query`` (case-insensitive).
+
+        Hidden files and folders (a name starting with ".") are skipped; links leading out are not listed.
+        Returns ``{"videos": [relative paths], "total": matches, "truncated": total > limit}``.
+        """
+        query, matches, folders = query.casefold(), [], set()
+        for root, dirs, files in os.walk(self.allowed):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            rel_root = Path(root).relative_to(self.allowed).as_posix()
+            if rel_root != "." and any(Path(n).suffix.lower() in FRAME_EXTENSIONS for n in files if not n.startswith(".")):
+                if query in rel_root.casefold() and _inside(self.allowed, Path(root)):
+                    folders.add(rel_root + "/")  # a folder of frames is a video (media/frame_folder.py)
+                    matches.append(rel_root + "/")
+            for name in files:
+                path = Path(root, name)
+                rel = path.relative_to(self.allowed).as_posix()
+                if name.startswith(".") or not is_media_name(name) or query not in rel.casefold():
+                    continue
+                if path.is_file() and _inside(self.allowed, path):
+                    matches.append(rel)
+        matches.sort(key=lambda rel: (not (is_video_file(rel) or rel in folders), rel))
+        return {"videos": matches[:limit], "total": len(matches), "truncated": len(matches) > limit}
+
+    def public(self, text: str) -> str:
+        """``text`` with the server's folders replaced by names a client may see (no absolute paths)."""
+        for root, shown in ((self.uploads, "upload://"), (self.allowed, "")):
+            for form in {str(root), os.path.realpath(root)}:
+                text = text.replace(form + os.sep, shown).replace(form, shown or self.allowed.name)
+        return text
 
     def resolve(self, ref: str) -> Path:
         """A client's media reference -> a file inside the allowed or upload folder."""
@@ -73,16 +97,24 @@ class MediaStore:
             root, rel = self.allowed, unquote(parsed.path)
         elif parsed.scheme in ("", "path"):
             root, rel = self.allowed, ref
+            if "%" in ref and not (root / ref).exists():  # a percent-encoded path ("my%20clip.mp4")
+                rel = unquote(ref)
         else:
             raise RequestError(f"unsupported media URL scheme {parsed.scheme!r}: send a path inside the allowed folder, "
                                "upload://NAME or a base64 data: URL (the server never downloads)")  # fmt: skip
-        path = Path(rel) if Path(rel).is_absolute() else root / rel
-        if not _inside(root, path):
-            raise RequestError(f"{ref!r} is outside the allowed folder", status=403, code="forbidden_path")
-        if not path.is_file():
-            raise RequestError(f"{ref!r}: no such file in the allowed folder", status=404, code="not_found")
+        shown = repr(ref) if len(ref) <= 200 else f"{ref[:100]!r}... ({len(ref)} characters)"
+        try:
+            path = Path(rel) if Path(rel).is_absolute() else root / rel
+            if not _inside(root, path):
+                raise RequestError(f"{shown} is outside the allowed folder", status=403, code="forbidden_path")
+            if path.is_dir() and path != root:
+                return path  # a folder of frames is a video (media/frame_folder.py)
+            if not path.is_file():
+                raise RequestError(f"{shown}: no such file in the allowed folder", status=404, code="not_found")
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...
+            raise RequestError(f"{shown} is not a usable file name") from None
         if not is_media_name(path.name):
-            raise RequestError(f"{ref!r} is not a video or image file (by its extension)")
+            raise RequestError(f"{shown} is not a video or image file (by its extension)")
         return path
 
     def save_upload(self, filename: str, chunks: Iterable[bytes]) -> str:
@@ -94,8 +126,30 @@ class MediaStore:
         self._write(self.uploads / name, chunks)
         return f"upload://{name}"
 
+    def save_frames(self, frames: object, fps: object, max_frames: int = 64) -> Path:
+        """A live window: base64 image data URLs -> a frame folder (a video, ``fps.txt`` giving its times)."""
+        if not isinstance(frames, list) or not 0 < len(frames) <= max_frames or not all(isinstance(f, str) for f in frames):
+            raise RequestError(f"'frames' must be a list of 1..{max_frames} image data: URLs")
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 240:
+            raise RequestError("'fps' must be a number in (0, 240]: the frames' rate")
+        folder = self.uploads / f"frames-{uuid.uuid4().hex}"
+        folder.mkdir()
+        try:
+            for i, url in enumerate(frames):
+                path = self.save_data_url(url)
+                if path.suffix not in IMAGE_EXTENSIONS:
+                    raise RequestError(f"frames[{i}] is not an image data: URL")
+                path.rename(folder / f"frame_{i:04d}{path.suffix}")
+            (folder / "fps.txt").write_text(f"{float(fps)!r}\n")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return folder
+
     def save_data_url(self, url: str) -> Path:
         match = _DATA_URL.match(url)
+        if match is None:
+            raise RequestError("expected a base64 data: URL (data:TYPE;base64,...)")
         suffix = MIME_EXTENSIONS.get((match.group("mime") or "").lower())
         if suffix is None:
             raise RequestError(f"data URL type {match.group('mime')!r}: use one of {sorted(MIME_EXTENSIONS)}")

@@ -2,20 +2,24 @@
 
 Accepted content: a string, or a list of parts ``{"type": "text", "text"}``, ``{"type": "video_url",
 "video_url": {"url"}}``, ``{"type": "image_url", "image_url": {"url"}}`` (also ``"video"``/``"image"``
-with a plain string). Each media part becomes one ``<image>`` placeholder at its place in the text.
+with a plain string), and ``{"type": "video_frames", "video_frames": {"frames": [image data: URLs],
+"fps": F}}``: a video sent as its frames (the page's live camera window). Each media part becomes one
+``<image>`` placeholder at its place in the text.
 Sampling: greedy unless ``temperature`` > 0 (OpenAI's default of 1 is *not* assumed: omitted = greedy).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..constants import IMAGE_TOKEN
 from ..data.records import MediaRef, Message
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 from .media import MediaStore, RequestError
 
 ROLES = ("system", "user", "assistant")
@@ -30,6 +34,7 @@ class ChatRequest:
     max_new_tokens: int = 256
     gen_kwargs: dict = field(default_factory=dict)
     model: str = "fastvlm-video"
+    temporary: list[Path] = field(default_factory=list)  # frame folders written for this request only
 
 
 def _url_of(part: dict, kind: str) -> str:
@@ -43,6 +48,16 @@ def _url_of(part: dict, kind: str) -> str:
 
 def parse_request(body: object, store: MediaStore, max_tokens_cap: int = 4096) -> ChatRequest:
     """Validate a chat-completions body; media references are resolved (confined) here."""
+    temporary: list[Path] = []
+    try:
+        return _parse(body, store, max_tokens_cap, temporary)
+    except BaseException:  # nothing written for a refused request stays behind
+        for folder in temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _parse(body: object, store: MediaStore, max_tokens_cap: int, temporary: list[Path]) -> ChatRequest:
     if not isinstance(body, dict):
         raise RequestError("the body must be a JSON object")
     raw = body.get("messages")
@@ -61,11 +76,19 @@ def parse_request(body: object, store: MediaStore, max_tokens_cap: int = 4096) -
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "text" and isinstance(part.get("text"), str):
                 text.append(part["text"].replace(IMAGE_TOKEN, ""))
-            elif kind in MEDIA_PARTS:
+            elif kind in MEDIA_PARTS or kind == "video_frames":
                 if message["role"] != "user":
                     raise RequestError(f"messages[{i}]: media may only be sent in user messages")
-                path = store.resolve(_url_of(part, kind))
-                media.append(MediaRef(str(path), "video" if is_video_file(path) else "image"))
+                if kind == "video_frames":
+                    window = part.get("video_frames")
+                    if not isinstance(window, dict):
+                        raise RequestError("a 'video_frames' part needs {'video_frames': {'frames': [...], 'fps': F}}")
+                    path = store.save_frames(window.get("frames"), window.get("fps"))
+                    temporary.append(path)
+                    media.append(MediaRef(str(path), "video"))
+                else:
+                    path = store.resolve(_url_of(part, kind))
+                    media.append(MediaRef(str(path), media_type(path)))
                 text.append(f"{IMAGE_TOKEN}\n")
             else:
                 raise RequestError(f"messages[{i}]: unsupported content part {part!r:.80}")
@@ -84,7 +107,8 @@ def parse_request(body: object, store: MediaStore, max_tokens_cap: int = 4096) -
             if not isinstance(value, (int, float)) or value < 0:
                 raise RequestError(f"{key} must be a non-negative number")
             gen[key] = float(value)
-    return ChatRequest(messages, media, bool(body.get("stream", False)), max_tokens, gen, str(body.get("model") or "fastvlm-video"))
+    return ChatRequest(messages, media, bool(body.get("stream", False)), max_tokens, gen,
+                       str(body.get("model") or "fastvlm-video"), temporary)  # fmt: skip
 
 
 def completion(model: str, text: str, prompt_tokens: int, completion_tokens: int, finish_reason: str) -> dict:

@@ -35,7 +35,7 @@ from ..data.chat import ChatEncoder
 from ..data.dataset import load_sample_media
 from ..data.records import MediaRef, Message
 from ..media.transforms import to_model_pixels
-from ..media.video import is_video_file
+from ..media.kinds import media_type
 from ..model.convert import original_tokenizer, original_video_config
 from ..video_config import VideoConfig
 
@@ -149,7 +149,7 @@ def prompt_inputs(tokenizer, video: VideoConfig, question: str, media_path: str 
     media = (
         []
         if media_path is None
-        else [MediaRef(str(media_path), "video" if is_video_file(media_path) else "image")]
+        else [MediaRef(str(media_path), media_type(media_path))]
     )
     text = question if not media or IMAGE_TOKEN in question else f"{IMAGE_TOKEN}\n{question}"
     encoder = ChatEncoder(tokenizer, video.tokens_per_frame)

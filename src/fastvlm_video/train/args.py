@@ -68,6 +68,9 @@ class DataArguments:
         default=None, metadata={"help": "Tell the model when its frames were taken, in the user turn (LLaVA-Video style; never trained)."}
     )
     video_backend: str = field(default="auto", metadata={"help": "auto | pyav | decord."})
+    frames_fps: float | None = field(
+        default=None, metadata={"help": "Frames per second of a folder of frames (a video) without fps.txt/meta.json (default 1)."}
+    )
     image_size: int | None = field(default=None, metadata={"help": "Frame size S (default: the checkpoint's processor, 1024)."})
     image_aspect_ratio: str = field(default="pad", metadata={"help": "pad (FastVLM) | crop | resize (alias: square)."})
     allow_outside_media_folder: bool = field(
@@ -75,6 +78,11 @@ class DataArguments:
     )
     skip_invalid_records: bool = field(default=False, metadata={"help": "Drop invalid records (logged, counted) instead of stopping."})
     max_skip_fraction: float = field(default=0.05, metadata={"help": "Stop when more than this share of samples is skipped."})
+    probe_media: bool = field(
+        default=True,
+        metadata={"help": "Probe every media file's header at start-up (cached by path, size and mtime): unusable training files "
+                  "count against --max_skip_fraction before the model loads, unusable validation files are left out."},
+    )
     frame_cache: str | None = field(default=None, metadata={"help": "Frame cache directory (`fastvlm-video cache`): frames read, not decoded."})
     feature_cache: str | None = field(
         default=None,
@@ -97,6 +105,7 @@ class DataArguments:
             "min_frames": self.min_frames,
             "max_visual_tokens": self.max_visual_tokens,
             "time_instruction": self.time_instruction,
+            "frames_fps": self.frames_fps,
         }
 
     @property

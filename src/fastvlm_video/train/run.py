@@ -21,7 +21,7 @@ from ..data.collate import Collator
 from ..data.dataset import ConversationDataset
 from ..data.feature_cache import FeatureCacheCallback, check_allowed, open_feature_cache
 from ..data.frame_cache import open_frame_cache
-from ..data.preflight import preflight
+from ..data.preflight import check_unusable_share, preflight, screen_media
 from ..errors import ConfigError, TooManySkippedSamples
 from ..model.load import load_model, load_tokenizer, video_config_of
 from ..model.lora import LoraSettings, apply_lora, quantization_config
@@ -44,6 +44,7 @@ class TrainResult:
     eval_loss: float | None
     skipped: int
     invalid_records: int
+    eval_excluded: int = 0  # validation samples left out of the validation loss (unusable media)
 
 
 def check_fork_flags(model_args: ModelArguments, model) -> None:
@@ -171,6 +172,18 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     for error in invalid + val_invalid:
         logger.warning("dropped invalid record: %s", error)
+    # Every media header probed: unusable training samples count against --max_skip_fraction now and are
+    # never drawn; unusable validation samples are left out of the validation loss (never replaced).
+    counter = SkipCounter(len(train_samples), max_fraction=data_args.max_skip_fraction, eval_size=len(val_samples))
+    screen = screen_media if data_args.probe_media else (lambda samples, what: (samples, []))
+    train_samples, unusable = screen(train_samples, "training")
+    check_unusable_share(unusable, counter.dataset_size, counter.allowed, data_args.max_skip_fraction)
+    if not train_samples:
+        raise ConfigError(f"{', '.join(map(str, data_args.data_path))}: no training sample has usable media (see the log)")
+    val_samples, val_unusable = screen(val_samples, "validation")
+    if val_unusable and not val_samples:
+        raise ConfigError(f"{', '.join(map(str, data_args.validation_data_path))}: no validation sample has usable media "
+                          "(see the log): fix them (`fastvlm-video check`) or drop --validation_data_path")  # fmt: skip
     # Before the model loads: frame size for the visual budget, --model_max_length auto, the fit check.
     plan = plan_lengths(train_samples + val_samples, ChatEncoder(tokenizer, video.tokens_per_frame), video,
                         training_args.model_max_length, max_position_embeddings(path), data_args.max_skip_fraction)
@@ -186,10 +199,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
                                   train_samples + val_samples, video)  # fmt: skip
     media = {"frame_cache": cache, "feature_cache": features}
     train_set = ConversationDataset(train_samples, encoder, video, max_length, **media)
-    val_set = ConversationDataset(val_samples, encoder, video, max_length, **media) if val_samples else None
+    val_set = ConversationDataset(val_samples, encoder, video, max_length, substitute=False, **media) if val_samples else None
     if val_set is None and training_args.eval_strategy != "no":
         raise ConfigError(f"--eval_strategy {training_args.eval_strategy.value} needs --validation_data_path")
-    logger.info("%d training samples, %d validation samples", len(train_set), len(val_samples))
+    logger.info("%d training samples, %d validation samples%s", len(train_set), len(val_samples),
+                f" ({len(unusable)} training and {len(val_unusable)} validation samples left out: unusable media)"
+                if unusable or val_unusable else "")  # fmt: skip
 
     model = choose_trainable(model, model_args, training_args)
     model.config.use_cache = False
@@ -197,9 +212,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         features.attach(tower)  # stored outputs pass through it; the saved weights are the tower's own
 
     processor = make_processor(tokenizer, video.image_size, video.aspect)
-    counter = SkipCounter(len(train_set), max_fraction=data_args.max_skip_fraction)
     if resume and (Path(resume) / SKIP_REPORT).is_file():
         counter.load(Path(resume) / SKIP_REPORT)  # the counts carry on where the checkpoint left them
+    counter.add(unusable)
+    counter.exclude(val_unusable, log=False)  # named by the probe
     trainer = VideoTrainer(
         model=model,
         args=training_args,
@@ -210,6 +226,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         callbacks=thread_callbacks + ([FeatureCacheCallback(features, tower)] if features is not None else []),
         skip_counter=counter,
         video=video,
+        probe_excluded=len(val_unusable),
     )
     try:
         outcome = trainer.train(resume_from_checkpoint=resume)
@@ -220,6 +237,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     output_dir = Path(training_args.output_dir)
     model.config.use_cache = True
     save_final(trainer, video, counter, output_dir, lambda out: write_summary(
-        out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss))
-    logger.info("skipped samples during training: %s", counter.summary())
-    return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid))
+        out, model_args, training_args, train_samples, val_samples, video, outcome.training_loss, eval_loss,
+        skipped=len(counter.skipped), eval_excluded=len(counter.excluded)))
+    logger.info("skipped samples during training: %s%s", counter.summary(),
+                f"; {len(counter.excluded)} validation sample(s) excluded from the validation loss" if counter.excluded else "")
+    return TrainResult(output_dir, outcome.training_loss, eval_loss, len(counter.skipped), len(invalid) + len(val_invalid),
+                       len(counter.excluded))

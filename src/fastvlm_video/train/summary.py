@@ -42,8 +42,13 @@ def write_summary(
     video: VideoConfig,
     train_loss: float,
     eval_loss: float | None,
+    skipped: int = 0,
+    eval_excluded: int = 0,
 ) -> Path:
-    """Base model, what trained (full or LoRA, frozen parts), data, video settings and final losses."""
+    """Base model, what trained (full or LoRA, frozen parts), data, video settings and final losses.
+
+    ``val`` are the validation samples the loss could use; ``eval_excluded`` those left out (unusable
+    media), ``skipped`` the training samples skipped (both listed in ``skipped_samples.json``)."""
     llm = (
         "frozen"
         if (model_args.freeze_backbone or model_args.tune_mm_mlp_adapter)
@@ -71,7 +76,10 @@ def write_summary(
         "learning_rate": training_args.learning_rate,
         "train_loss": train_loss,
         "eval_loss": eval_loss,
-        "data": {"train": data_summary(train), "validation": data_summary(val)},
+        "data": {
+            "train": {**data_summary(train), "skipped": skipped},
+            "validation": {**data_summary(val), "excluded": eval_excluded},
+        },
         "video": asdict(video),
     }
     path = Path(out) / SUMMARY_NAME
