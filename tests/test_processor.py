@@ -104,3 +104,13 @@ def test_docs_snippet_gives_predicts_logits_for_a_two_frame_video(tokenizer, tmp
     with torch.no_grad():
         ours = predictor.model(**inputs).logits
     torch.testing.assert_close(ours, plain["logits"], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("aspect", ["pad", "crop", "resize"])
+def test_the_saved_processor_counts_k_image_tokens_per_frame(saved_processor, tokenizer, tmp_path, aspect):
+    """vLLM (its transformers backend) asks the LlavaProcessor how many tokens an image takes; it reads
+    ``crop_size``, which the pad processor does not use for pixels but must carry (else a TypeError)."""
+    make_processor(tokenizer, SIZE, aspect).save_pretrained(tmp_path)
+    processor = AutoProcessor.from_pretrained(tmp_path)
+    counts = processor._get_num_multimodal_tokens(image_sizes=[[480, 640], [61, 37]])
+    assert counts["num_image_tokens"] == [(SIZE // 64) ** 2] * 2

@@ -387,18 +387,6 @@ def test_serve_refuses_a_network_address_without_a_key_before_loading(tiny_model
 # --- live camera -------------------------------------------------------------------------------------------------
 
 
-def write_y4m(path, frames: np.ndarray, fps: int) -> None:
-    """A raw YUV4MPEG2 clip (Chromium's fake camera plays it in a loop)."""
-    import av
-
-    with av.open(str(path), "w", format="yuv4mpegpipe") as container:
-        stream = container.add_stream("rawvideo", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")))
-        container.mux(stream.encode())
-
-
 def test_video_frames_parts_answer_like_the_same_frames_as_a_folder(server, predictor, folders, tmp_path):
     from PIL import Image
 
@@ -425,8 +413,7 @@ def test_video_frames_parts_answer_like_the_same_frames_as_a_folder(server, pred
 def test_live_mode_answers_about_a_fake_camera_in_a_real_browser(server, folders, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the browser driver) is not installed")
     frames = np.repeat(np.repeat(moving_square_frames("up", np.random.default_rng(1), num_frames=16), 2, 1), 2, 2)
-    camera = tmp_path / "camera.y4m"
-    write_y4m(camera, frames, fps=8)
+    camera = write_video(tmp_path / "camera.y4m", frames, fps=8, codec="rawvideo")  # raw YUV4MPEG2, played in a loop
     sent = []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[

@@ -38,7 +38,9 @@ def load_commands() -> dict:
     return dict(sorted(found.items()))
 
 
-def build_parser(modules: dict) -> argparse.ArgumentParser:
+def build_parser(modules: dict, only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand gets its arguments (some import heavy modules for
+    their choices), so a mistake in another command's flags is reported before torch is imported."""
     parser = argparse.ArgumentParser(prog="fastvlm-video", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"fastvlm-video {__version__}")
@@ -46,7 +48,9 @@ def build_parser(modules: dict) -> argparse.ArgumentParser:
     for name, module in modules.items():
         doc = (module.__doc__ or "").strip()
         passthrough = getattr(module, "PASSTHROUGH", False)
-        module.add_arguments(sub.add_parser(name, help=module.HELP, description=doc, add_help=not passthrough, allow_abbrev=False))
+        parser_ = sub.add_parser(name, help=module.HELP, description=doc, add_help=not passthrough, allow_abbrev=False)
+        if only is None or name == only:
+            module.add_arguments(parser_)
     return parser
 
 
@@ -70,9 +74,9 @@ def unknown_flags_error(parser: argparse.ArgumentParser, command: str | None, un
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     modules = load_commands()
-    parser = build_parser(modules)
     verbose = bool(argv) and argv[0] in ("-v", "--verbose")
     rest = argv[1:] if verbose else argv
+    parser = build_parser(modules, only=rest[0] if rest and rest[0] in modules else "")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         if rest and getattr(modules.get(rest[0]), "PASSTHROUGH", False):
@@ -87,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return modules[args.command].run(args)
     except FastVlmVideoError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback
+        print("interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `fastvlm-video train --help | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -35,6 +35,12 @@ class TooManySkippedSamples(FastVlmVideoError):
     """More samples were skipped (broken media, too long) than the run tolerates."""
 
 
+class TrainingInterrupted(FastVlmVideoError):
+    """Ctrl-C (SIGINT) stopped a run; the message names the last complete checkpoint and how to resume."""
+
+    exit_code = 130  # the shell's code for a process stopped by SIGINT
+
+
 class DiskFullError(FastVlmVideoError):
     """A save failed because the disk is full; the message names the last complete checkpoint."""
 

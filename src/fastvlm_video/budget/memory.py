@@ -183,6 +183,8 @@ class Setting:
     zero_stage: int = 0  # 0: plain DDP / one GPU; 1, 2, 3: DeepSpeed ZeRO
     num_gpus: int = 1
     optimizer_bytes: float | None = None  # per trained parameter; default: AdamW (2 moments)
+    rows_per_sample: int = 1  # sequences per sample in the LLM: DPO 2 (chosen, rejected), GRPO G (sampled answers)
+    reference_copy: bool = False  # DPO / GRPO: a frozen copy of the model is held beside it
 
 
 @dataclass
@@ -229,6 +231,7 @@ def estimate(shape: ModelShape, s: Setting) -> Estimate:
     if s.train == "qlora":
         llm_bytes = shape.llm_linear_params * QLORA_BYTES + shape.llm_other_params * b
     weights = tower * b + projector * b + llm_bytes + lora * b
+    reference = (tower + projector) * b + llm_bytes if s.reference_copy else 0.0  # frozen: no gradients, no optimizer
     trainable = projector + (tower if s.train_vision_tower else 0)
     trainable += {"full": llm, "lora": lora, "qlora": lora}.get(s.train, 0)
     grads = trainable * b
@@ -240,11 +243,12 @@ def estimate(shape: ModelShape, s: Setting) -> Estimate:
         grads /= n
     if s.zero_stage >= 3:
         weights /= n
+    weights += reference
 
     saved, transient = shape.tower_elements(s.image_size)
-    frames = s.batch_size * s.frames
+    frames = s.batch_size * s.frames  # once per sample: its rows share the tower's output
     act_tower = frames * (saved if s.train_vision_tower else transient) * b
-    tokens = s.batch_size * s.seq_len
+    tokens = s.batch_size * max(1, s.rows_per_sample) * s.seq_len
     image_tokens = frames * (s.image_size // 64) ** 2
     d = shape.hidden
     # Gradients flow back through the LLM whenever anything before it trains (projector, tower).
@@ -256,6 +260,8 @@ def estimate(shape: ModelShape, s: Setting) -> Estimate:
     act_llm = tokens * (layers + 4 * d) * b  # decoder layers + embeddings, image merge, final norm
     act_llm += tokens * shape.vocab * (b + 3 * 4)  # logits (+ float32 copy for the loss, log-softmax, its gradient)
     act_llm += image_tokens * (shape.vision_hidden + 2 * d) * b  # projector
+    if s.reference_copy:  # the reference's no-grad forward of the same rows: its logits, while the policy's are held
+        act_llm += tokens * shape.vocab * (b + 4)
     return Estimate(weights, grads, optimizer, act_tower, act_llm, trainable)
 
 

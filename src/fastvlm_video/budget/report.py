@@ -34,7 +34,9 @@ def memory_lines(result: Estimate, setting: Setting) -> list[str]:
     lines = [f"estimated peak memory per GPU (batch {setting.batch_size} x {setting.seq_len} tokens, {setting.frames} frames x {setting.image_size} px, "
              f"{setting.precision}, trains: {what}, {result.trainable_params / 1e6:.1f} M parameters"
              f"{', gradient checkpointing' if setting.gradient_checkpointing else ''}"
-             f"{f', ZeRO-{setting.zero_stage} on {setting.num_gpus} GPUs' if setting.zero_stage else ''}):"]
+             f"{f', ZeRO-{setting.zero_stage} on {setting.num_gpus} GPUs' if setting.zero_stage else ''}"
+             f"{f', {setting.rows_per_sample} sequences per sample' if setting.rows_per_sample > 1 else ''}"
+             f"{', a frozen reference copy' if setting.reference_copy else ''}):"]
     lines += [f"  {name:<30}{human(value):>10}" for name, value in result.rows()]
     lines.append("  (PyTorch's allocations; the CUDA context and allocator slack add ~0.5-1 GiB in nvidia-smi)")
     return lines

@@ -43,6 +43,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--zero_stage", type=int, choices=[0, 1, 2, 3], default=0, help="DeepSpeed ZeRO stage (0: none)")
     parser.add_argument("--num_gpus", type=int, default=1, help="GPUs the run is spread over (default: 1)")
     parser.add_argument("--gpu_memory", help="GPU memory to fit, e.g. 24GB: prints the options that fit")
+    parser.add_argument("--method", choices=["sft", "dpo", "grpo"], default="sft",
+                        help="objective (as train --method): dpo holds 2 sequences per sample, grpo --num_generations; "
+                             "both a frozen reference copy unless --reference none (default: sft)")
+    parser.add_argument("--num_generations", type=int, default=4, help="GRPO: sampled answers per prompt, G (default: 4)")
+    parser.add_argument("--reference", choices=["auto", "copy", "none"], default="auto",
+                        help="dpo/grpo: auto = a frozen copy (none for DPO with --train lora/qlora: adapter off); "
+                             "none = GRPO with --beta 0, or DPO with precomputed reference log-probs")
 
 
 def run(args) -> int:
@@ -81,6 +88,7 @@ def run(args) -> int:
         batch_size=args.batch_size, seq_len=seq_len, frames=frames, image_size=video.image_size,
         precision=args.precision, train=args.train, train_vision_tower=args.train_vision_tower, lora_r=args.lora_r,
         gradient_checkpointing=args.gradient_checkpointing, zero_stage=args.zero_stage, num_gpus=args.num_gpus,
+        rows_per_sample=rows_per_sample(args.method, args.num_generations), reference_copy=reference_copy(args),
     )
     print("\n".join(memory_lines(estimate(shape, setting), setting)))
     if args.gpu_memory:
@@ -88,3 +96,15 @@ def run(args) -> int:
         gpu = parse_size(args.gpu_memory)
         print("\n".join(fit_lines(fit_options(shape, setting, gpu, text_tokens, shape.max_positions), gpu)))
     return 0
+
+
+def rows_per_sample(method: str, num_generations: int) -> int:
+    """Sequences per sample in one step: SFT 1, DPO 2 (chosen + rejected), GRPO G."""
+    return {"sft": 1, "dpo": 2}.get(method, num_generations)
+
+
+def reference_copy(args) -> bool:
+    """Whether the run holds a frozen copy of the model (``--reference auto`` resolved as ``train`` does)."""
+    if args.method == "sft" or args.reference == "none":
+        return False
+    return args.reference == "copy" or not (args.method == "dpo" and args.train in ("lora", "qlora"))

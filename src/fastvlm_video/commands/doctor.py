@@ -22,6 +22,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..quiet import quiet_libraries
+
+    quiet_libraries()  # no progress bars or library warnings in what a person reads
     from ..ship.doctor import run_checks
 
     checks = run_checks(args.out, smoke=not args.no_smoke, report=lambda c: print(c.line(), flush=True))

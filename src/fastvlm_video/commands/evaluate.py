@@ -9,6 +9,9 @@ examples:
       --task classification --batch_size 16 --resume
   fastvlm-video evaluate --model runs/ft --data MVBench/json --media_folder MVBench/video --out runs/ft/mvbench
   fastvlm-video evaluate --model runs/ft --data data/test.json --media_folder clips --out runs/ft/eval-ll --score choices
+  fastvlm-video evaluate --model runs/ft --data data/val.json data/test.json --media_folder clips --out runs/ft/both
+  torchrun --nproc_per_node 8 -m fastvlm_video evaluate --model runs/ft --data data/test.json --media_folder clips \\
+      --out runs/ft/eval          # 8 GPUs: each takes 1/8 of the questions; one predictions.jsonl
   fastvlm-video evaluate --model runs/ft --data Video-MME/videomme/test-00000-of-00001.parquet --media_folder Video-MME/data \\
       --subtitles Video-MME/subtitle --answer_rule lmms-eval --out runs/ft/videomme-subs
   fastvlm-video evaluate --model runs/ft --data TempCompass/questions --media_folder TempCompass/videos \\
@@ -24,12 +27,16 @@ HELP = "batch inference on a test set: predictions.jsonl, metrics.json and an HT
 def add_arguments(parser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", required=True, help="checkpoint directory")
-    parser.add_argument("--data", required=True, help="test records (LLaVA JSON/JSONL or messages format)")
+    parser.add_argument("--data", required=True, nargs="+",
+                        help="test records (LLaVA JSON/JSONL or messages format); several files: one predictions.jsonl "
+                        "with a 'source' column, metrics per file and overall")  # fmt: skip
     parser.add_argument("--media_folder", "--image_folder", default=".", help="folder the media paths are relative to")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--limit", type=int, help="only the first N samples")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=32)
+    parser.add_argument("--decode_threads", type=int, default=1,
+                        help="threads decoding the next batch's media while the model runs (0: none; more on a GPU machine)")  # fmt: skip
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
     parser.add_argument("--frames_fps", type=float, help="frames per second of a folder of frames without fps.txt (default: the checkpoint's, 1)")
@@ -73,7 +80,10 @@ def run(args) -> int:
         resume=args.resume, overwrite=args.overwrite, task=args.task, allow_outside_media_folder=args.allow_outside_media_folder,
         data_format=args.data_format, score=args.score, norm=args.choice_norm, frame_cache=args.frame_cache,
         prompt_style=args.prompt_style, answer_rule=args.answer_rule, subtitles=args.subtitles, judge=args.judge,
+        decode_threads=args.decode_threads,
     )  # fmt: skip
+    if metrics is None:  # another rank than 0 of torchrun / accelerate launch: rank 0 reports
+        return 0
     print(f"{metrics['num_scored']} samples scored, {metrics['num_errors']} with unreadable media")
     for reason, n in metrics.get("unscored", {}).items():
         print(f"  not scored: {n} x {reason}")
@@ -91,6 +101,8 @@ def run(args) -> int:
     if covers:
         missing = f" (no scored question: {', '.join(covers['missing'])})" if covers["missing"] else ""
         print(f"  the mean of task accuracies covers {covers['tasks']} of {covers['of']} tasks{missing}")
+    for source, m in metrics.get("by_source", {}).items():
+        print(f"  {source}: " + ", ".join(f"{label} {value}" for _, label, value in headline_metrics(m)[:2]))
     for note in metrics["notes"]:
         print(f"  note: {note}")
     print(f"\n{args.out}/{REPORT}\n{args.out}/{METRICS}\n{args.out}/{PREDICTIONS}")

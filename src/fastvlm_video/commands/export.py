@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..outputs import refuse_existing
+
+    refuse_existing(args.dst, args.overwrite)  # before torch is imported: a mistake is reported at once
     from ..ship.export import export
 
     path = export(args.src, args.dst, args.format, args.merge_lora, args.dtype, args.quantize, args.overwrite)

@@ -33,6 +33,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..quiet import quiet_libraries
+
+    quiet_libraries()  # no progress bars or library warnings in what a person reads
     import sys
 
     from ..data.preflight import require_files

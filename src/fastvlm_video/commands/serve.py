@@ -45,6 +45,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..quiet import quiet_libraries
+
+    quiet_libraries()  # no progress bars or library warnings in what a person reads
     import logging
     import tempfile
     from pathlib import Path

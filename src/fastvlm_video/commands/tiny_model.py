@@ -27,6 +27,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..outputs import refuse_existing
+
+    refuse_existing(args.out, args.overwrite)  # before torch is imported: a mistake is reported at once
     from ..model.tiny import save_tiny_checkpoint
 
     path = save_tiny_checkpoint(args.out, image_size=args.image_size, num_frames=args.num_video_frames, seed=args.seed, overwrite=args.overwrite)

@@ -40,6 +40,10 @@ class Collator:
         if not items:  # every sample of this evaluation batch was unusable
             return {"excluded": excluded, "num_samples": 0}
         batch = self._pack(items) if self.packing else self._pad_rows(items)
+        return self._add_media_and_notes(batch, items, excluded)
+
+    def _add_media_and_notes(self, batch: dict, items: list[dict], excluded: list | None = None) -> dict:
+        """Every item's frames (or feature-cache media) once, in item order, and the skip/truncation notes."""
         frames = [it["pixel_values"] for it in items if it.get("pixel_values") is not None]
         media = [m for it in items for m in it.get("media", ())]  # read with a feature cache
         if media:

@@ -14,6 +14,13 @@ is listed under); otherwise ``<image>`` stands for any media (LLaVA's convention
 taken as listed, images first. Text without placeholders gets one ``<image>\n`` per media item,
 as listed, prepended to the first user turn.
 
+Preference records (``train --method dpo``; docs/post_training.md) add ``chosen`` and ``rejected``
+answers to a prompt that ends with the user's turn: the prompt as ``conversations`` / ``messages``
+(as above, without the final answer), ``prompt`` (a string, or a list of messages as TRL writes it) or
+``question`` (RLAIF-V); each answer a string, an assistant message, or a list holding one (TRL's
+conversational format). The chosen answer becomes the sample's last assistant turn (so SFT on such a
+record trains on it), the rejected one is kept beside it (``Sample.rejected``).
+
 Rules shared by training and ``fastvlm-video check``: every media path must stay inside the media
 folder (no ``../``, no absolute path elsewhere, no symlink out) unless ``allow_outside_media_folder``;
 an explicit ``id`` may appear only once across the files loaded together; in JSONL, a line that is
@@ -65,6 +72,7 @@ class Sample:
     media: list[MediaRef] = field(default_factory=list)
     source: str = ""
     index: int = 0
+    rejected: str | None = None  # preference records: the dispreferred answer (the chosen one ends ``messages``)
 
     @property
     def where(self) -> str:
@@ -135,14 +143,23 @@ def parse_record(
     def fail(reason: str) -> RecordError:
         return RecordError(source, index, reason, record_id)
 
+    preference = "chosen" in record or "rejected" in record
+    if preference and not ("chosen" in record and "rejected" in record):
+        raise fail(f"a preference record needs both 'chosen' and 'rejected' (only {'chosen' if 'chosen' in record else 'rejected'!r} given)")
     if "conversations" in record:
         turns, role_key, text_key = record["conversations"], "from", "value"
         media = _media_list(record, ("image", "video"), fail)
     elif "messages" in record:
         turns, role_key, text_key = record["messages"], "role", "content"
         media = _media_list(record, ("images", "videos", "image", "video"), fail)
+    elif preference and ("prompt" in record or "question" in record):
+        key = "prompt" if "prompt" in record else "question"
+        prompt = record[key]
+        turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        role_key, text_key = "role", "content"
+        media = _media_list(record, ("images", "videos", "image", "video"), fail)
     else:
-        raise fail("no 'conversations' (LLaVA) or 'messages' key")
+        raise fail("no 'conversations' (LLaVA) or 'messages' key" + (" (or 'prompt' / 'question' with chosen/rejected)" if preference else ""))
     if not isinstance(turns, list) or not turns:
         raise fail("the conversation must be a non-empty list of turns")
 
@@ -157,6 +174,16 @@ def parse_record(
         if role == "system" and t != 0:
             raise fail(f"turn {t}: a system message may only come first")
         messages.append(Message(role, content))
+    rejected = None
+    if preference:
+        if messages[-1].role != "user":
+            raise fail("a preference record's prompt must end with the user's turn: 'chosen' and 'rejected' are the two answers to it")
+        chosen, rejected = (_answer_text(record[key], key, fail) for key in ("chosen", "rejected"))
+        if chosen.strip() == rejected.strip():
+            raise fail("'chosen' and 'rejected' are the same answer: the pair teaches nothing")
+        if PLACEHOLDER_RE.search(rejected):
+            raise fail(f"a media placeholder ({IMAGE_TOKEN} / {VIDEO_TOKEN}) may only appear in user turns, not in 'rejected'")
+        messages.append(Message("assistant", chosen))
     if not any(m.role == "assistant" for m in messages):
         raise fail("no assistant ('gpt') turn: nothing to learn from")
     if not any(m.role == "assistant" and m.content.strip() for m in messages):
@@ -167,7 +194,26 @@ def parse_record(
             _check_inside(p, media_folder, fail)
     messages, paths = _pair_media(messages, media, fail)
     refs = [MediaRef(str(Path(media_folder) / p), media_type(Path(media_folder) / p), start, end) for p in paths]
-    return Sample(record_id, messages, refs, source, index)
+    return Sample(record_id, messages, refs, source, index, rejected)
+
+
+def _answer_text(answer: object, key: str, fail) -> str:
+    """A preference answer: a string, an assistant message, or a list holding one (TRL); non-empty."""
+    if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], dict):
+        answer = answer[0]
+    if isinstance(answer, dict):
+        role = answer.get("role", answer.get("from"))
+        if ROLE_ALIASES.get(role) != "assistant":
+            raise fail(f"'{key}' must be the assistant's answer (role 'assistant'), got role {role!r}")
+        answer = answer.get("content", answer.get("value"))
+        text = _content_text(answer, f"'{key}'", "content", fail)
+    elif isinstance(answer, str):
+        text = answer
+    else:
+        raise fail(f"'{key}' must be a string, an assistant message or a list holding one; got {type(answer).__name__}")
+    if not text.strip():
+        raise fail(f"'{key}' is empty")
+    return text
 
 
 def _content_text(content: object, where: str, key: str, fail) -> str:

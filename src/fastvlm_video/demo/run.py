@@ -57,21 +57,11 @@ def run_demo(
     them on the later ones (no decoding, no tower). ``cpu_threads``:
     0 follows the free cores (``train``'s default), N pins N torch threads.
     """
-    out, splits = Path(out), {**DEMO_SPLITS, **(splits or {})}
-    data = out / "data"
-    if not all((data / f"{split}.json").is_file() for split in splits):
-        make_position_dataset(data, {k: splits[k] for k in ("images", "images_val")}, seed=seed)
-        make_motion_dataset(data, {k: splits[k] for k in ("train", "val", "test")}, seed=seed)
-    init = out / "init"
-    tokenizer = demo_tokenizer()
-    build_tiny_model(tokenizer, seed=seed, text_hidden_size=DEMO_TEXT_HIDDEN).save_pretrained(init)
-    make_processor(tokenizer, DEMO_IMAGE_SIZE).save_pretrained(init)
-
+    out = Path(out)
+    data = prepare_demo_data(out, splits, seed)
     started = time.perf_counter()
     threads = ["--cpu_threads", str(cpu_threads)]
-    image_stage = _train_argv(init, data, "images", out / "image_model", image_epochs, IMAGE_BATCH, 1, seed) + threads
-    image_stage += ["--unfreeze_mm_vision_tower", "true", "--vision_tower_batchnorm", "batch"]  # a random tower learns to see
-    train(*parse_train_args(image_stage))
+    train_image_stage(out, data, image_epochs, seed, cpu_threads)
     image_seconds = time.perf_counter() - started
     video_stage = _train_argv(
         out / "image_model", data, "train", out / "model", epochs, VIDEO_BATCH, num_video_frames, seed
@@ -104,6 +94,29 @@ def run_demo(
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def prepare_demo_data(out: Path, splits: dict[str, int] | None = None, seed: int = 0) -> Path:
+    """``out/data``: still images and motion clips for every split (reused when already there)."""
+    splits = {**DEMO_SPLITS, **(splits or {})}
+    data = out / "data"
+    if not all((data / f"{split}.json").is_file() for split in splits):
+        make_position_dataset(data, {k: splits[k] for k in ("images", "images_val")}, seed=seed)
+        make_motion_dataset(data, {k: splits[k] for k in ("train", "val", "test")}, seed=seed)
+    return data
+
+
+def train_image_stage(out: Path, data: Path, epochs: int = IMAGE_EPOCHS, seed: int = 0, cpu_threads: int = 0) -> Path:
+    """Stage 1: a random tiny model (``out/init``) learns where the square is on still images -> ``out/image_model``."""
+    init = out / "init"
+    tokenizer = demo_tokenizer()
+    build_tiny_model(tokenizer, seed=seed, text_hidden_size=DEMO_TEXT_HIDDEN).save_pretrained(init)
+    make_processor(tokenizer, DEMO_IMAGE_SIZE).save_pretrained(init)
+    image_stage = _train_argv(init, data, "images", out / "image_model", epochs, IMAGE_BATCH, 1, seed)
+    image_stage += ["--cpu_threads", str(cpu_threads)]
+    image_stage += ["--unfreeze_mm_vision_tower", "true", "--vision_tower_batchnorm", "batch"]  # a random tower learns to see
+    train(*parse_train_args(image_stage))
+    return out / "image_model"
 
 
 def cache_video_splits(video_stage: list[str], out: Path, codec: str) -> Path:

@@ -24,12 +24,14 @@ normalisation), which favours long candidates less harshly but is no longer a pr
 
 from __future__ import annotations
 
+import inspect
 import re
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from transformers import DynamicCache
 
 from .answer_rules import (
     RULES,
@@ -145,42 +147,71 @@ def candidate_ids(predictor, prompt_ids: Sequence[int], candidate: str, end: boo
     return list(prompt_ids) + answer, len(prompt_ids)
 
 
-@torch.inference_mode()
 def score_choices(predictor, prompt, candidates: Sequence[str], end: bool = True) -> ChoiceScores:
-    """Log-likelihood of each candidate as the assistant's whole answer to ``prompt`` (one forward pass).
+    """Log-likelihood of each candidate as the assistant's whole answer to ``prompt`` (see ``score_choices_batch``).
 
-    The frames go through the vision tower once; their features are reused for every candidate row.
-    Rows are right-padded, so positions are those of an unpadded sequence. ``end=False`` scores the
-    candidate as a continuation only (no ``<|im_end|>``), as lmms-eval's ``loglikelihood`` asks.
+    ``end=False`` scores the candidate as a continuation only (no ``<|im_end|>``), as lmms-eval's
+    ``loglikelihood`` asks.
     """
-    prompt_ids = prompt.input_ids.tolist()
-    rows = [candidate_ids(predictor, prompt_ids, c, end) for c in candidates]
-    if any(len(ids) == start for ids, start in rows):
+    return score_choices_batch(predictor, [prompt], [candidates], end)[0]
+
+
+@torch.inference_mode()
+def score_choices_batch(predictor, prompts: Sequence, candidates: Sequence[Sequence[str]], end: bool = True) -> list[ChoiceScores]:
+    """``score_choices`` for a batch of questions at once: each prompt is read once, its options share it.
+
+    Two forward passes for the whole batch: the prompts (left-padded, their frames through the vision
+    tower in one batch, positions as unpadded) fill a KV cache and give each question's first-answer-token
+    distribution; the cache is then repeated per (question, option) row and every option's remaining
+    tokens are read in one right-padded pass. Only answer positions reach the LM head, so memory does not
+    grow with the prompt (a 2,000-token video prompt x 32 options would otherwise need 40 GB of logits).
+    Padding changes float summation order only: scores equal one question at a time within float
+    rounding (tests/test_evaluate_scale.py).
+    """
+    rows = [(q, candidate_ids(predictor, [], c, end)[0]) for q, options in enumerate(candidates) for c in options]
+    if any(not ids for _, ids in rows):
         raise ValueError("an empty candidate has no tokens to score")
-    width = max(len(ids) for ids, _ in rows)
-    pad = predictor.tokenizer.pad_token_id or 0
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(input_ids)
-    for r, (ids, _) in enumerate(rows):
-        input_ids[r, : len(ids)], mask[r, : len(ids)] = torch.tensor(ids), 1
-    model, device = predictor.model, predictor.device
-    kwargs = {}
-    pixel_values = predictor._inputs([prompt]).get("pixel_values")  # scaled exactly as for generation
+    model = predictor.model
+    inputs = predictor._inputs(prompts)  # left-padded, frames scaled exactly as for generation
+    pixel_values = inputs.pop("pixel_values", None)
     if pixel_values is not None:
-        features = predictor.encode_frames(pixel_values)
-        features.pooler_output = features.pooler_output.repeat(len(rows), *([1] * (features.pooler_output.dim() - 1)))
-        kwargs["mm_encoder_outputs"] = {"image": features}
-    logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs).logits.float()
-    logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-    targets = input_ids[:, 1:].to(device)
-    token_lp = logprobs.gather(-1, targets[..., None])[..., 0]
-    is_top = logprobs.argmax(-1) == targets
-    sums, counts, greedy = [], [], []
-    for r, (ids, start) in enumerate(rows):
-        sums.append(float(token_lp[r, start - 1 : len(ids) - 1].sum()))
-        counts.append(len(ids) - start)
-        greedy.append(bool(is_top[r, start - 1 : len(ids) - 1].all()))
-    return ChoiceScores(sums, counts, greedy)
+        inputs["mm_encoder_outputs"] = {"image": predictor.encode_frames(pixel_values)}
+    mask = inputs["attention_mask"]
+    cache = DynamicCache()
+    first = model(**inputs, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), logits_to_keep=1, use_cache=True,
+                  **{_cache_kwarg(model): cache}).logits[:, -1].float().log_softmax(-1)  # fmt: skip
+    owner = torch.tensor([q for q, _ in rows], device=mask.device)
+    first = first[owner]  # (rows, vocab): the distribution of each row's first answer token
+    width = max(len(ids) for _, ids in rows)
+    answers = torch.full((len(rows), width), predictor.tokenizer.pad_token_id or 0, dtype=torch.long, device=mask.device)
+    for r, (_, ids) in enumerate(rows):
+        answers[r, : len(ids)] = torch.tensor(ids)
+    lengths = torch.tensor([len(ids) for _, ids in rows], device=mask.device)
+    token_lp = first.gather(-1, answers[:, :1])  # (rows, 1)
+    is_top = first.argmax(-1, keepdim=True) == answers[:, :1]
+    if width > 1:  # the rest of every answer, after its question's cached prompt
+        cache.reorder_cache(owner)
+        answer_mask = (torch.arange(width, device=mask.device) < lengths[:, None]).long()
+        positions = mask.sum(-1)[owner][:, None] + torch.arange(width - 1, device=mask.device)
+        logits = model(input_ids=answers[:, :-1], attention_mask=torch.cat([mask[owner], answer_mask[:, :-1]], 1),
+                       position_ids=positions, use_cache=True, **{_cache_kwarg(model): cache}).logits.float()  # fmt: skip
+        logprobs = logits.log_softmax(-1)
+        token_lp = torch.cat([token_lp, logprobs.gather(-1, answers[:, 1:, None])[..., 0]], 1)
+        is_top = torch.cat([is_top, logprobs.argmax(-1) == answers[:, 1:]], 1)
+    valid = torch.arange(width, device=mask.device) < lengths[:, None]
+    sums = torch.where(valid, token_lp, 0.0).sum(-1).tolist()
+    greedy = (is_top | ~valid).all(-1).tolist()
+    out, r = [], 0
+    for options in candidates:
+        n = len(options)
+        out.append(ChoiceScores(sums[r : r + n], lengths[r : r + n].tolist(), greedy[r : r + n]))
+        r += n
+    return out
+
+
+def _cache_kwarg(model) -> str:
+    """The forward's KV-cache argument: ``cache`` since transformers 5.25, ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def read_choice(text: str | None, spec: ChoiceSpec, rule: str = "default") -> int | None:

@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from ..file_modes import share_like_other_files
+from ..outputs import refuse_existing
 from ..video_config import VideoConfig
 from .load import detect_format, load_model, load_tokenizer, video_config_of
 from .processor import make_processor
@@ -21,15 +23,6 @@ logger = logging.getLogger(__name__)
 DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def refuse_existing(out: str | Path, overwrite: bool = False) -> None:
-    """A non-empty output directory is written into only with ``overwrite``; a file never."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file: choose an output directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} exists and is not empty: choose a new directory or pass --overwrite to write into it")
-
-
 def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Path:
     """Save ``model`` (a plain ``FastVlmForConditionalGeneration``) with its processor and video settings."""
     out = Path(out)
@@ -37,6 +30,7 @@ def save_checkpoint(model, tokenizer, video: VideoConfig, out: str | Path) -> Pa
     model.save_pretrained(str(out))
     make_processor(tokenizer, video.image_size, video.aspect).save_pretrained(str(out))
     video.save(out)
+    share_like_other_files(out)
     return out
 
 

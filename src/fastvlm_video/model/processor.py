@@ -29,12 +29,12 @@ PIXELS_01 = {"do_rescale": True, "do_normalize": True, "image_mean": [0.0, 0.0, 
 def make_image_processor(image_size: int = DEFAULT_IMAGE_SIZE, aspect: str = "pad"):
     """The transformers image processor that gives training's S x S frames for ``aspect`` (pad | crop | resize)."""
     square = {"height": image_size, "width": image_size}
-    if aspect == "pad":
-        return DeepseekVLImageProcessorPil(size=square, min_size=1, do_pad=True, **PIXELS_01)
+    if aspect == "pad":  # crop_size is not used for pixels; it is what LlavaProcessor counts image tokens from (vLLM)
+        return DeepseekVLImageProcessorPil(size=square, min_size=1, do_pad=True, crop_size=square, **PIXELS_01)
     if aspect == "crop":
         return CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size=square, do_center_crop=True, **PIXELS_01)
     if aspect == "resize":
-        return CLIPImageProcessorPil(size=square, do_center_crop=False, **PIXELS_01)
+        return CLIPImageProcessorPil(size=square, do_center_crop=False, crop_size=square, **PIXELS_01)
     raise ValueError(f"aspect must be pad, crop or resize, got {aspect!r}")
 
 

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from ..constants import IM_END, IMAGE_TOKEN
 from ..data.chat import CHAT_TEMPLATE
 from ..errors import ConfigError
+from ..file_modes import share_like_other_files
 from ..model import convert
 from ..model.processor import make_image_processor
 from ..video_config import VideoConfig
@@ -28,6 +29,21 @@ logger = logging.getLogger(__name__)
 
 HEAD_KEY = convert.ORIGINAL_TOWER + "head.proj"  # MobileCLIP's image-embedding head: unused by FastVLM
 HEAD_DIM = 768  # mobileclip_l's projection width (Apple's and mlx-vlm's tower build the head, unused)
+
+
+def reparameterise_tower(model) -> None:
+    """Fold the tower's train-time branches into one conv per block, in place (what Apple's release holds)."""
+    from timm.utils.model import reparameterize_model
+
+    vision = model.config.vision_config
+    if (vision.model_args or {}).get("inference_mode"):
+        return
+    tower = model.model.vision_tower
+    tower.timm_model = reparameterize_model(tower.timm_model.eval(), inplace=True)
+    vision.model_args = {**(vision.model_args or {}), "inference_mode": True}
+    logger.info("reparameterised the vision tower (one conv per MobileOne block, as in Apple's release)")
+
+
 def to_original_state_dict(
     state_dict: dict[str, torch.Tensor], head_shape: tuple[int, int]
 ) -> dict[str, torch.Tensor]:
@@ -159,5 +175,6 @@ def save_original(model, tokenizer, video: VideoConfig, out: str | Path) -> Path
     tokenizer.save_pretrained(str(out))
     strip_image_token(out)
     video.save(out)
+    share_like_other_files(out)
     logger.info("wrote Apple's llava_qwen2 layout to %s (tower %s, vocabulary %d)", out, model_args, vocab)
     return out

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .apple import save_original
+from .apple import reparameterise_tower, save_original
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,6 @@ def convert_tower(model, image_size: int, out: str | Path) -> Path:
 
 def save_with_coreml_tower(model, tokenizer, video, out: str | Path) -> Path:
     """Apple's layout (tower reparameterised) + ``fastvithd.mlpackage`` for the checkpoint's frame size."""
-    from .export import reparameterise_tower
-
     require_coremltools()
     reparameterise_tower(model)
     out = save_original(model, tokenizer, video, out)

@@ -1,9 +1,10 @@
 """``fastvlm-video export --format apple|mlx``: a checkpoint (any format) in Apple's layout, or as an mlx-vlm folder.
 
 MLX goes through Apple's layout and mlx-vlm's own converter (called as a library), so the folder is
-exactly what mlx-vlm makes of an Apple checkpoint. mlx-vlm's tower has only the reparameterised
-(inference) branches: a tower saved with its train-time branches is reparameterised first (timm's
-``reparameterize_model``: the same function, up to float rounding).
+exactly what mlx-vlm makes of an Apple checkpoint. Apple's code (``fastvithd`` is built with
+``inference_mode=True``) and mlx-vlm build only the reparameterised (inference) tower: a tower saved with
+its train-time branches is reparameterised first for both (timm's ``reparameterize_model``: the same
+function, up to float rounding; tests/test_apple_golden.py).
 """
 
 from __future__ import annotations
@@ -15,29 +16,17 @@ from pathlib import Path
 
 from ..constants import VIDEO_CONFIG_NAME
 from ..errors import ConfigError
+from ..file_modes import share_like_other_files
 from ..model.export import export_checkpoint, refuse_existing, save_checkpoint
-from .apple import save_original
+from .apple import reparameterise_tower, save_original
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("standard", "apple", "mlx", "coreml")
 
 
-def reparameterise_tower(model) -> None:
-    """Fold the tower's train-time branches into one conv per block, in place (what Apple's release holds)."""
-    from timm.utils.model import reparameterize_model
-
-    vision = model.config.vision_config
-    if (vision.model_args or {}).get("inference_mode"):
-        return
-    tower = model.model.vision_tower
-    tower.timm_model = reparameterize_model(tower.timm_model.eval(), inplace=True)
-    vision.model_args = {**(vision.model_args or {}), "inference_mode": True}
-    logger.info("reparameterised the vision tower for MLX (one conv per MobileOne block)")
-
-
-def save_for_mlx(model, tokenizer, video, out: str | Path) -> Path:
-    """Apple's layout with the reparameterised tower, as mlx-vlm builds it."""
+def save_reparameterised(model, tokenizer, video, out: str | Path) -> Path:
+    """Apple's layout with the reparameterised tower: Apple's ``fastvithd`` and mlx-vlm build only that one."""
     reparameterise_tower(model)
     return save_original(model, tokenizer, video, out)
 
@@ -54,6 +43,7 @@ def to_mlx(apple_dir: str | Path, dst: str | Path, quantize: int | None = None) 
     for name in (VIDEO_CONFIG_NAME, "preprocessor_config.json"):
         if not (Path(dst) / name).exists():
             shutil.copy(Path(apple_dir) / name, Path(dst) / name)
+    share_like_other_files(dst)
     return Path(dst)
 
 
@@ -79,7 +69,7 @@ def export(
     if fmt == "standard":
         return export_checkpoint(src, dst, save=save_checkpoint, **options)
     if fmt == "apple":
-        return export_checkpoint(src, dst, save=save_original, **options)
+        return export_checkpoint(src, dst, save=save_reparameterised, **options)
     if fmt == "coreml":
         from .coreml import require_coremltools, save_with_coreml_tower
 
@@ -89,5 +79,5 @@ def export(
 
     require_mlx()
     with tempfile.TemporaryDirectory(prefix="fastvlm-apple-") as tmp:
-        apple = export_checkpoint(src, Path(tmp) / "apple", save=save_for_mlx, **options)
+        apple = export_checkpoint(src, Path(tmp) / "apple", save=save_reparameterised, **options)
         return to_mlx(apple, dst, quantize)

@@ -2,11 +2,15 @@
 
 The folder that is uploaded is built first (the checkpoint's top-level files, without optimizer state,
 Trainer pickles or sub-folders, plus ``README.md``); ``dry_run`` stops there, so what it writes is
-exactly what would be uploaded.
+exactly what would be uploaded. Nothing uploaded names a local path: ``training_summary.json`` names a
+local base model by its folder, ``skipped_samples.json`` keeps its counts only (its entries name local
+data and media files), and a LoRA adapter whose base is a local folder is refused unless ``base_model``
+gives the base's Hub id (written into the uploaded ``adapter_config.json``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -14,7 +18,10 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..model.load import detect_format
-from .card import model_card
+from ..model.lora import ADAPTER_CONFIG
+from ..train.summary import SUMMARY_NAME
+from ..train.trainer import SKIP_REPORT
+from .card import local_path, model_card, public_name
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +39,52 @@ def files_to_upload(model_dir: Path) -> list[Path]:
     )
 
 
+def check_base_model(model_dir: Path, fmt: str, base_model: str | None) -> None:
+    """``base_model`` must be a Hub id; a LoRA adapter on a local base needs one (or a merge first)."""
+    if base_model and local_path(base_model):
+        raise ConfigError(f"--base_model {base_model}: give the base model's Hub id (owner/name), not a local folder")
+    if fmt != "lora" or base_model:
+        return
+    base = json.loads((model_dir / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    if local_path(base):
+        raise ConfigError(
+            f"{model_dir} is a LoRA adapter on a local base model ({base}), which nobody else can load: pass "
+            f"--base_model OWNER/NAME (the base's Hub id), or merge it first: fastvlm-video export {model_dir} "
+            f"{model_dir}-merged --merge_lora, then push {model_dir}-merged"
+        )
+
+
+def public_copy(path: Path, base_model: str | None) -> dict | None:
+    """The uploaded content of a file that names local paths (``None``: upload the file as it is)."""
+    if path.name == SKIP_REPORT:
+        report = json.loads(path.read_text())
+        keep = ("used", "skipped", "dataset_size", "counts")
+        evaluation = {k: v for k, v in (report.get("eval") or {}).items() if k != "samples"}
+        return {**{k: report[k] for k in keep if k in report}, "truncated_samples": len(report.get("truncated", [])),
+                **({"eval": evaluation} if evaluation else {}),
+                "note": "per-sample entries (local data and media paths) are kept in the local checkpoint only"}
+    if path.name == SUMMARY_NAME:
+        summary = json.loads(path.read_text())
+        return {**summary, "base_model": base_model or public_name(summary.get("base_model"))}
+    if path.name == ADAPTER_CONFIG and base_model:
+        return {**json.loads(path.read_text()), "base_model_name_or_path": base_model}
+    return None
+
+
 def stage(model_dir: str | Path, out: str | Path, repo: str, base_model: str | None = None) -> Path:
-    """Write the upload folder ``out``: the checkpoint's files (hard links where possible) and ``README.md``."""
+    """Write the upload folder ``out``: the checkpoint's files (hard links where possible, local paths
+    removed from the few files that hold them) and ``README.md``."""
     model_dir, out = Path(model_dir), Path(out)
-    detect_format(model_dir)  # a clear error for a folder that is no checkpoint
+    fmt = detect_format(model_dir)  # a clear error for a folder that is no checkpoint
+    check_base_model(model_dir, fmt, base_model)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty: choose another --out or remove it")
     out.mkdir(parents=True, exist_ok=True)
     for path in files_to_upload(model_dir):
+        content = public_copy(path, base_model)
+        if content is not None:  # a new file: a hard link would change the checkpoint's own copy
+            (out / path.name).write_text(json.dumps(content, indent=2) + "\n")
+            continue
         try:
             os.link(path, out / path.name)
         except OSError:

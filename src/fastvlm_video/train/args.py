@@ -22,6 +22,9 @@ from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
+DEFAULT_LOGGING_STEPS = 500  # HF's default: longer than most fine-tuning runs, which then log nothing
+
 
 @dataclass
 class ModelArguments:
@@ -49,6 +52,15 @@ class ModelArguments:
     mm_use_im_start_end: bool = field(default=False, metadata={"help": "Not used by FastVLM; must stay False."})
     mm_use_im_patch_token: bool = field(default=False, metadata={"help": "Not used by FastVLM; must stay False."})
     pretrain_mm_mlp_adapter: str | None = field(default=None, metadata={"help": "Not supported: the checkpoint holds the projector."})
+    attn_implementation: str = field(
+        default="sdpa",
+        metadata={"help": "The LLM's attention: sdpa (default), eager, flash_attention_2 / flash_attention_3 (CUDA, the "
+                  "flash-attn package; padding-free --packing pays most with them) or flex_attention. The tower has none."},
+    )
+
+    def __post_init__(self):
+        if self.attn_implementation not in ATTENTION:
+            raise ConfigError(f"--attn_implementation {self.attn_implementation!r}: use one of {', '.join(ATTENTION)}")
 
 
 @dataclass
@@ -150,15 +162,124 @@ class TrainingArguments(HFTrainingArguments):
     quant_type: str = field(default="nf4", metadata={"help": "QLoRA: nf4 | fp4."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Write over an --output_dir that already holds files (refused otherwise, unless resuming)."})
     dataloader_num_workers: int = field(default=1, metadata={"help": "DataLoader worker processes decoding media (0 = in the training process)."})
+    # Post-training (docs/post_training.md): the objective, and DPO's settings.
+    method: str = field(
+        default="sft",
+        metadata={"help": "Objective: sft (next-token loss on the answers; default) | dpo (preference pairs: records with "
+                  "'chosen' and 'rejected') | grpo (sampled answers scored by reward rules)."},
+    )
+    beta: float | None = field(
+        default=None,
+        metadata={"help": "DPO: strength of the pull to the reference (default 0.1; SimPO: reward scale, default 2.0); "
+                  "GRPO: weight of the KL term."},
+    )
+    loss_type: str = field(
+        default="sigmoid",
+        metadata={"help": "DPO loss: sigmoid (DPO) | ipo (IPO, length-averaged log-ratios) | simpo (SimPO: reference-free, "
+                  "length-normalised, with --simpo_gamma)."},
+    )
+    simpo_gamma: float = field(default=0.5, metadata={"help": "SimPO: target reward margin gamma (loss = -log sigmoid(beta * mean log-prob difference - gamma))."})
+    reference: str = field(
+        default="auto",
+        metadata={"help": "DPO reference model: auto (adapter_off with --lora_enable, else copy) | copy (a frozen copy of the "
+                  "starting weights in memory) | adapter_off (LoRA: the base weights, adapter disabled; no extra memory) | "
+                  "precompute (reference log-probs computed in one pass before training and stored in OUTPUT_DIR; no "
+                  "reference in memory while training)."},
+    )
+    # GRPO (docs/post_training.md#grpo): sampling, rewards, the clipped objective.
+    num_generations: int = field(default=4, metadata={"help": "GRPO: answers sampled per prompt (G, at least 2); a step holds batch x G sequences."})
+    temperature: float = field(default=1.0, metadata={"help": "GRPO: sampling temperature of the answers (no top-k / top-p)."})
+    max_completion_length: int = field(
+        default=32, metadata={"help": "GRPO: most new tokens per sampled answer (alias: --max_new_tokens).", "aliases": ["--max_new_tokens"]}
+    )
+    epsilon: float = field(default=0.2, metadata={"help": "GRPO: the ratio is clipped to [1 - epsilon, 1 + epsilon]."})
+    reward: str = field(
+        default="exact",
+        metadata={"help": "GRPO rewards, name[=weight] comma-separated: exact | choice | class | format | module:function "
+                  "(called as fn(record, completion, times)). E.g. --reward choice=1,format=0.2"},
+    )
+    grpo_loss_type: str = field(
+        default="grpo",
+        metadata={"help": "GRPO normalisation: grpo (mean over each answer's tokens, then over answers; DeepSeekMath) | "
+                  "token (mean over all answer tokens of the batch; DAPO)."},
+    )
+    scale_rewards: str = field(default="group", metadata={"help": "GRPO advantages: group (reward minus group mean, over group std) | none (minus the mean only)."})
 
     def __post_init__(self):
         if self.evaluation_strategy is not None:
             self.eval_strategy = self.evaluation_strategy
         if self.warmup_ratio is not None:
             self.warmup_steps = self.warmup_ratio
+        check_post_training(self)
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # pinning needs an accelerator (a warning on every run otherwise)
         super().__post_init__()
+
+
+METHODS = ("sft", "dpo", "grpo")
+DPO_LOSSES = ("sigmoid", "ipo", "simpo")
+REFERENCES = ("auto", "copy", "adapter_off", "precompute")
+DEFAULT_BETA = {"sigmoid": 0.1, "ipo": 0.1, "simpo": 2.0}
+
+
+def check_post_training(args: TrainingArguments) -> None:
+    """Refuse an unknown --method / --loss_type / --reference, or DPO settings that cannot work, before anything loads."""
+    for flag, value, allowed in (("method", args.method, METHODS), ("loss_type", args.loss_type, DPO_LOSSES),
+                                 ("reference", args.reference, REFERENCES)):  # fmt: skip
+        if value not in allowed:
+            raise ConfigError(f"--{flag} {value!r}: use one of {', '.join(allowed)}")
+    if args.method == "dpo":
+        if args.beta is not None and args.beta <= 0:
+            raise ConfigError(f"--beta {args.beta}: DPO needs a positive beta (default {DEFAULT_BETA[args.loss_type]} for --loss_type {args.loss_type})")
+        if args.reference == "adapter_off" and not args.lora_enable:
+            raise ConfigError("--reference adapter_off needs --lora_enable (the base weights are the reference); use copy or precompute")
+        if args.packing:
+            raise ConfigError("--packing is not supported with --method dpo (each pair is two padded rows); drop --packing")
+    if args.method == "grpo":
+        check_grpo(args)
+
+
+GRPO_DEFAULT_BETA = 0.04  # DeepSeekMath's KL weight
+
+
+def check_grpo(args: TrainingArguments) -> None:
+    """GRPO settings that cannot work, refused before anything loads."""
+    if args.num_generations < 2:
+        raise ConfigError(f"--num_generations {args.num_generations}: GRPO compares answers within a group; use at least 2")
+    if args.temperature <= 0:
+        raise ConfigError(f"--temperature {args.temperature}: GRPO samples its answers; use a positive temperature (e.g. 1.0)")
+    if args.max_completion_length < 1:
+        raise ConfigError(f"--max_completion_length {args.max_completion_length}: allow at least 1 new token")
+    if args.beta is not None and args.beta < 0:
+        raise ConfigError(f"--beta {args.beta}: the KL weight cannot be negative (0 drops the reference model)")
+    if args.grpo_loss_type not in ("grpo", "token"):
+        raise ConfigError(f"--grpo_loss_type {args.grpo_loss_type!r}: use grpo or token")
+    if args.scale_rewards not in ("group", "none"):
+        raise ConfigError(f"--scale_rewards {args.scale_rewards!r}: use group or none")
+    if args.reference not in ("auto", "copy"):
+        raise ConfigError(f"--reference {args.reference}: GRPO's reference is a frozen copy of the starting model (auto / copy); "
+                          "its answers are sampled online, so no log-probs can be precomputed")
+    if args.packing:
+        raise ConfigError("--packing is not supported with --method grpo (answers are generated per prompt); drop --packing")
+
+
+def grpo_beta(args: TrainingArguments) -> float:
+    """--beta, or GRPO's default (DeepSeekMath's 0.04)."""
+    return args.beta if args.beta is not None else GRPO_DEFAULT_BETA
+
+
+def dpo_beta(args: TrainingArguments) -> float:
+    """--beta, or the loss type's default."""
+    return args.beta if args.beta is not None else DEFAULT_BETA[args.loss_type]
+
+
+def reference_kind(args: TrainingArguments) -> str | None:
+    """The DPO reference actually used: None for SimPO (reference-free); auto resolves by --lora_enable."""
+    if args.loss_type == "simpo":
+        return None
+    if args.reference == "auto":
+        return "adapter_off" if args.lora_enable else "copy"
+    return args.reference
 
 
 class TrainArgumentParser(HfArgumentParser):
@@ -249,6 +370,7 @@ def parse_train_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, Tr
     if rest:
         raise ConfigError(f"unexpected value(s) {rest} (all flags: fastvlm-video train --help)")
     model_args, data_args, training_args = parsed
+    training_args.logging_steps_given = any(a == "--logging_steps" or a.startswith("--logging_steps=") for a in argv)
     return model_args, data_args, training_args
 
 

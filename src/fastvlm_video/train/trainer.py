@@ -19,6 +19,7 @@ from transformers import Trainer
 from ..data.dataset import Skip
 from ..data.grouping import grouped_sampler
 from ..errors import ConfigError, TooManySkippedSamples
+from ..file_modes import share_like_other_files
 from ..save_marker import mark_complete, mark_incomplete
 from ..video_config import VideoConfig
 from .checkpoints import disk_full_is_one_line
@@ -131,11 +132,15 @@ class VideoTrainer(Trainer):
         self.probe_excluded = probe_excluded  # validation samples the start-up probe left out of the eval dataset
         self._eval_tally: list | None = None
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def count_samples(self, model, inputs: dict) -> None:
+        """Take the batch's bookkeeping keys out of ``inputs``; in training, count used, skipped and truncated samples."""
         skipped, truncated = inputs.pop("skipped", []), inputs.pop("truncated", [])
         used = inputs.pop("num_samples", inputs["input_ids"].shape[0])  # packed rows hold several samples
         if model.training:
             self.skip_counter.update(used, skipped, truncated)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self.count_samples(model, inputs)
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -201,6 +206,7 @@ class VideoTrainer(Trainer):
         with disk_full_is_one_line(folder, run_dir, remove_partial=True):
             super()._save_checkpoint(model, trial)
         if self.args.should_save and folder.is_dir():  # kept unless rotated away
+            share_like_other_files(folder)
             mark_complete(folder)
 
     def create_optimizer(self, model=None):
