@@ -81,11 +81,11 @@ class Server:
         self.proc.wait(30)
 
 
-def ask(base: str, clip: str, max_tokens: int) -> tuple[int, float, dict]:
+def ask(http: httpx.Client, base: str, clip: str, max_tokens: int) -> tuple[int, float, dict]:
     body = {"max_tokens": max_tokens, "messages": [{"role": "user", "content": [
         {"type": "video_url", "video_url": {"url": clip}}, {"type": "text", "text": QUESTION}]}]}  # fmt: skip
     start = time.perf_counter()
-    response = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=600)
+    response = http.post(f"{base}/v1/chat/completions", json=body, timeout=600)
     return response.status_code, time.perf_counter() - start, dict(response.headers)
 
 
@@ -94,9 +94,9 @@ def load(base: str, clips: list[str], clients: int, requests: int, max_tokens: i
     latencies, statuses, lock = [], [], threading.Lock()
 
     def client(i: int) -> None:
-        n = 0
+        n, http = 0, httpx.Client()  # one keep-alive connection per client, as OpenAI clients do
         while (n < requests) if until is None else (time.monotonic() < until):
-            status, seconds, _ = ask(base, clips[(i + n) % len(clips)], max_tokens)
+            status, seconds, _ = ask(http, base, clips[(i + n) % len(clips)], max_tokens)
             with lock:
                 statuses.append(status)
                 latencies.append(seconds)
@@ -119,8 +119,9 @@ def overload(base: str, clip: str, clients: int, max_tokens: int) -> dict:
     results, barrier = [], threading.Barrier(clients)
 
     def client() -> None:
-        barrier.wait()
-        results.append(ask(base, clip, max_tokens))
+        with httpx.Client() as http:
+            barrier.wait()
+            results.append(ask(http, base, clip, max_tokens))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
@@ -220,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"RSS before load {soak['before']:.0f} MB, first sample {soak['samples'][0][1]:.0f} MB, "
                   f"last {soak['samples'][-1][1]:.0f} MB, max {max(mb for _, mb in soak['samples']):.0f} MB; "
                   f"after the first 10% of samples: {min(steady):.0f}-{max(steady):.0f} MB "
-                  f"({100 * (max(steady) - min(steady)) / min(steady):.1f}% spread)"]  # fmt: skip
+                  f"({100 * (max(steady) - min(steady)) / min(steady):.1f}% spread)",
+                  "", "RSS every minute (MB): " + ", ".join(f"{mb:.0f}" for _, mb in soak["samples"][5::6])]  # fmt: skip
     return emit(lines, args.out)
 
 

@@ -53,7 +53,7 @@ def test_waiting_requests_run_as_one_batch_and_answer_like_predict(predictor, cl
     finally:
         batcher.close()
     assert answers == expected
-    assert batcher.batches == [4]
+    assert list(batcher.batches) == [4]
     assert [job.new_tokens for job in jobs] == limits and {job.finish_reason for job in jobs} == {"length"}
     assert all(job.first_token_s is not None for job in jobs)
 
@@ -68,7 +68,7 @@ def test_batches_hold_at_most_max_batch_and_only_one_sampling_setting(predictor,
             drain(job)
     finally:
         batcher.close()
-    assert batcher.batches == [2, 1, 1]  # greedy 0+1, then sampled (the oldest left), then greedy 2
+    assert list(batcher.batches) == [2, 1, 1]  # greedy 0+1, then sampled (the oldest left), then greedy 2
 
 
 def test_a_cancelled_request_stops_and_the_rest_of_its_batch_is_unchanged(predictor, clips):
@@ -89,7 +89,7 @@ def test_a_cancelled_request_stops_and_the_rest_of_its_batch_is_unchanged(predic
         batcher.close()
     assert long.finish_reason == "cancelled" and long.new_tokens < 4000
     assert waiting_gone.finish_reason == "cancelled" and waiting_gone.new_tokens == 0
-    assert batcher.batches == [2]
+    assert list(batcher.batches) == [2]
 
 
 def test_a_request_past_its_deadline_stops_with_timeout(predictor, clips):

@@ -183,6 +183,21 @@ def test_frames_equal_a_full_sequential_decode(textured_video, frame_sampling):
     assert torch.equal(*native)
 
 
+@pytest.mark.parametrize("frame_sampling", ["uniform", "keyframe"])
+def test_one_thread_per_clip_decodes_the_same_frames(textured_video, frame_sampling, monkeypatch):
+    """The server decodes each clip in one thread (``decode_one_thread_per_clip``), training and predict
+    with FFmpeg's threads: the frames must be bit-identical, or the server would answer other pixels."""
+    reference = sequential_decode(textured_video, 64)
+    threaded = load_video_tensor(textured_video, num_frames=8, image_size=64, frame_sampling=frame_sampling)
+    monkeypatch.setattr(pyav_backend, "_THREAD_TYPE", pyav_backend._THREAD_TYPE)  # restored after the test
+    pyav_backend.decode_one_thread_per_clip()
+    assert pyav_backend._THREAD_TYPE == "NONE"
+    single = load_video_tensor(textured_video, num_frames=8, image_size=64, frame_sampling=frame_sampling)
+    assert single.indices == threaded.indices and single.timestamps == threaded.timestamps
+    assert torch.equal(single.frames, threaded.frames)
+    assert all(torch.equal(frame, reference[i]) for i, frame in zip(single.indices, single.frames))
+
+
 def test_keyframe_mode_decodes_keyframes_from_their_packets_alone(textured_video, monkeypatch):
     """Keyframe targets never run the sequential decoder (that is what makes the mode fast)."""
     monkeypatch.setattr(pyav_backend._Cursor, "_advance", lambda self, target: pytest.fail("decoded past a keyframe"))

@@ -38,6 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max_batch", type=int, default=8, help="most requests answered together in one batch")
     parser.add_argument("--max_queue", type=int, default=64, help="most requests waiting or being read; more get 429")
     parser.add_argument("--request_timeout", type=float, default=300.0, help="seconds a request may take in all")
+    parser.add_argument("--decode_workers", type=int, default=2, help="threads decoding requests' media (one clip each)")
     parser.add_argument("--num_frames", type=int, help="default: the checkpoint's video_config.json")
     parser.add_argument("--frame_sampling", choices=["uniform", "fps", "keyframe"], help="default: the checkpoint's")
     parser.add_argument("--frames_fps", type=float, help="frames per second of a folder of frames without fps.txt (default: the checkpoint's, 1)")
@@ -69,14 +70,17 @@ def run(args) -> int:
             raise ConfigError(f"--host {args.host} exposes the model to the network: set --api_key KEY (or "
                               f"${KEY_VARIABLE}), or pass --insecure to serve it without a key")  # fmt: skip
         logging.getLogger(__name__).warning("binding to %s without a key: anyone who reaches it can use the model", args.host)
-    if min(args.max_batch, args.max_queue) < 1 or args.request_timeout <= 0:
-        raise ConfigError("--max_batch and --max_queue must be at least 1, --request_timeout positive")
+    if min(args.max_batch, args.max_queue, args.decode_workers) < 1 or args.request_timeout <= 0:
+        raise ConfigError("--max_batch, --max_queue and --decode_workers must be at least 1, --request_timeout positive")
+    from ..media.pyav_backend import decode_one_thread_per_clip
+
+    decode_one_thread_per_clip()  # many clips at once, each in one --decode_workers thread
     predictor = load(args.model, device=args.device, num_frames=args.num_frames, frame_sampling=args.frame_sampling,
                      frames_fps=args.frames_fps)
     with tempfile.TemporaryDirectory(prefix="fastvlm-serve-") as tmp:
         app = create_app(predictor, args.media_folder, args.upload_folder or tmp, int(args.max_upload_mb * 2**20),
                          Path(args.model).name, api_key=args.api_key, max_batch=args.max_batch, max_queue=args.max_queue,
-                         request_timeout=args.request_timeout)  # fmt: skip
+                         request_timeout=args.request_timeout, decode_workers=args.decode_workers)  # fmt: skip
         print(f"serving {args.model} on http://{args.host}:{args.port}  (media folder {Path(args.media_folder).resolve()})")
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

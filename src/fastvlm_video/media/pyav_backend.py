@@ -26,6 +26,18 @@ logger = logging.getLogger(__name__)
 
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, IndexError, StopIteration, RuntimeError)
 IO_TIMEOUT_S = 20.0  # FFmpeg's interrupt callback: no single open/read may block longer than this
+_THREAD_TYPE = "AUTO"  # FFmpeg's own frame/slice threads per clip; see ``decode_one_thread_per_clip``
+
+
+def decode_one_thread_per_clip() -> None:
+    """Decode each clip in its caller's thread only (no FFmpeg worker threads) from now on, process-wide.
+
+    For a process that decodes many clips at once (the server: one clip per request, a pool of
+    decoding threads), per-clip FFmpeg threads only add start-up and contention with the model's
+    threads. Training and ``predict`` keep ``AUTO``, which helps one large clip at a time.
+    """
+    global _THREAD_TYPE
+    _THREAD_TYPE = "NONE"
 
 
 @contextmanager
@@ -70,7 +82,10 @@ class Source:
         ``None`` keeps the source size. Rotation metadata is applied. Targets past the last
         decodable frame (a truncated tail) are left out; the caller decides what stands in.
         """
-        self.stream.thread_type = "AUTO"
+        if _THREAD_TYPE == "AUTO":
+            self.stream.thread_type = "AUTO"
+        else:
+            self.stream.thread_count = 1
         cursor = _Cursor(self.container, self.stream, self.index)
         reformatter = VideoReformatter()  # one swscale context for the whole clip, not one per frame
         out: dict[int, np.ndarray] = {}

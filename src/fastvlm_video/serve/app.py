@@ -23,12 +23,12 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from ..data.dataset import load_sample_media
 from ..data.records import MediaRef
@@ -75,12 +75,19 @@ class _LoopQueue:
 
 def create_app(predictor: Predictor, media_folder: str | Path, upload_folder: str | Path, max_upload_bytes: int,
                model_name: str = "fastvlm-video", api_key: str | None = None, max_batch: int = 8, max_queue: int = 64,
-               request_timeout: float = 300.0) -> FastAPI:  # fmt: skip
+               request_timeout: float = 300.0, decode_workers: int = 2) -> FastAPI:  # fmt: skip
     store = MediaStore(media_folder, upload_folder, max_upload_bytes)
     batcher = Batcher(predictor, max_batch=max_batch, max_queue=max_queue)
+    # Media are decoded in a few threads of their own, not one per waiting request: a burst of requests
+    # then queues for a decoder instead of thrashing the cores the model needs (and the allocator).
+    decoders = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="fastvlm-decode")
     app = FastAPI(title="fastvlm-video", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher = batcher
     app.router.add_event_handler("shutdown", batcher.close)
+    app.router.add_event_handler("shutdown", decoders.shutdown)
+
+    async def in_decoder(function: Callable, *args):
+        return await asyncio.get_running_loop().run_in_executor(decoders, function, *args)
 
     def failure(message: str, status: int, code: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse(error_body(store.public(message), code), status_code=status, headers=headers)
@@ -146,7 +153,7 @@ def create_app(predictor: Predictor, media_folder: str | Path, upload_folder: st
         body = await json_body(request)
         ref = body.get("video") if isinstance(body, dict) else None
         path = store.resolve(ref)
-        return await run_in_threadpool(frame_previews, predictor, path)
+        return await in_decoder(frame_previews, predictor, path)
 
     @app.get("/v1/models")
     def models():
@@ -160,7 +167,7 @@ def create_app(predictor: Predictor, media_folder: str | Path, upload_folder: st
         req = None
         try:
             req = parse_request(body, store)
-            prompt = await run_in_threadpool(predictor.prepare, req.messages, req.media)  # media errors -> 400 here
+            prompt = await in_decoder(predictor.prepare, req.messages, req.media)  # media errors -> 400 here
         except BaseException:
             batcher.release()
             raise

@@ -152,7 +152,7 @@ class Batcher:
         self._lock = threading.Condition()
         self._batch_seconds = 1.0  # a running estimate of one batch's time, for Retry-After
         self._stop = False
-        self.batches: list[int] = []  # sizes of the batches run (for tests and logs)
+        self.batches: deque[int] = deque(maxlen=1000)  # sizes of the recent batches run (for tests and logs)
         self.finished: deque[tuple[str, int]] = deque(maxlen=1000)  # (finish reason, tokens) of recent requests
         self._thread = threading.Thread(target=self._run, name="fastvlm-batcher", daemon=True)
         self._thread.start()
