@@ -8,6 +8,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import re
 import sys
 
 from . import __version__, commands
@@ -54,11 +55,33 @@ def build_parser(modules: dict, only: str | None = None) -> argparse.ArgumentPar
     return parser
 
 
-def unknown_flags_error(parser: argparse.ArgumentParser, command: str | None, unknown: list[str]) -> str:
-    """'unrecognized argument --promt; did you mean --prompt?' for each unknown flag of the subcommand."""
+def subcommand_parser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    """The subparser of ``command`` (the top-level parser for none)."""
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    target = subparsers.choices.get(command, parser)
-    known = [s for action in target._actions for s in action.option_strings]
+    return subparsers.choices.get(command, parser)
+
+
+NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
+
+
+def unknown_flags(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
+    """The tokens argparse would reject as unknown options (``--flag`` / ``--flag=value``), found before
+    it checks for missing required arguments, so ``evaluate --no_such_flag`` names the mistake."""
+    known = {s for action in parser._actions for s in action.option_strings}
+    unknown = []
+    for token in tokens:
+        if token == "--":
+            break
+        if not token.startswith("-") or token == "-" or " " in token or NEGATIVE_NUMBER.match(token):
+            continue
+        if token.split("=", 1)[0] not in known and token not in known:
+            unknown.append(token)
+    return unknown
+
+
+def unknown_flags_error(known: list[str], prog: str, unknown: list[str]) -> str:
+    """'PROG: error: unrecognized argument --promt; did you mean --prompt? (see PROG --help)', one line for
+    each unknown flag; ``known`` are the option strings it may have meant."""
     lines = []
     for token in unknown:
         flag = token.split("=", 1)[0]
@@ -68,7 +91,12 @@ def unknown_flags_error(parser: argparse.ArgumentParser, command: str | None, un
         lines.append(f"unrecognized argument {flag}" + (f"; did you mean {close[0]}?" if close else ""))
     if not lines:
         lines.append(f"unrecognized arguments: {' '.join(unknown)}")
-    return f"{target.prog}: error: " + f"\n{target.prog}: error: ".join(lines) + f"\n(see {target.prog} --help)"
+    return "\n".join(f"{prog}: error: {line} (see {prog} --help)" for line in lines)
+
+
+def parser_error(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    """``unknown_flags_error`` for ``parser``'s own flags."""
+    return unknown_flags_error([s for action in parser._actions for s in action.option_strings], parser.prog, unknown)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if rest and getattr(modules.get(rest[0]), "PASSTHROUGH", False):
             return modules[rest[0]].run(rest[1:])
+        target = subcommand_parser(parser, rest[0] if rest else None)
+        early = unknown_flags(target, rest[1:]) if target is not parser else []
+        if early:  # before argparse reports a missing required argument instead
+            print(parser_error(target, early), file=sys.stderr)
+            return 2
         args, unknown = parser.parse_known_args(argv)
         if unknown:
-            print(unknown_flags_error(parser, args.command, unknown), file=sys.stderr)
+            print(parser_error(subcommand_parser(parser, args.command), unknown), file=sys.stderr)
             return 2
         if args.command is None:
             parser.print_help()
