@@ -88,3 +88,27 @@ def test_a_mistyped_train_flag_among_valid_ones_is_named_with_the_closest():
 def test_a_mistyped_flag_wins_over_a_missing_required_argument():
     r = run_case("evaluate", "--model", "m", "--no_such_flag")
     assert r["rc"] == 2 and "--no_such_flag" in r["err"] and "required" not in r["err"], r
+
+
+def test_the_saved_train_flags_are_the_real_parsers(monkeypatch):
+    """train_flags.json matches the installed transformers and train/args.py, flag for flag and in --help
+    (regenerate: python -m fastvlm_video.train.flag_snapshot)."""
+    from fastvlm_video.train import flag_snapshot
+    from fastvlm_video.train.args import build_parser
+
+    real = build_parser()
+    assert json.loads(flag_snapshot.SNAPSHOT.read_text()) == json.loads(json.dumps(flag_snapshot.describe(real))), (
+        "train_flags.json is stale: python -m fastvlm_video.train.flag_snapshot")
+    monkeypatch.setenv("COLUMNS", "100")
+    assert flag_snapshot.load().format_help() == real.format_help()
+
+
+def test_a_snapshot_for_another_install_is_not_used(tmp_path, monkeypatch):
+    from fastvlm_video.train import flag_snapshot
+
+    stale = json.loads(flag_snapshot.SNAPSHOT.read_text()) | {"transformers": "0.0.1"}
+    (tmp_path / "train_flags.json").write_text(json.dumps(stale))
+    monkeypatch.setattr(flag_snapshot, "SNAPSHOT", tmp_path / "train_flags.json")
+    assert flag_snapshot.load() is None
+    monkeypatch.setattr(flag_snapshot, "SNAPSHOT", tmp_path / "missing.json")
+    assert flag_snapshot.load() is None

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import logging
 import os
 import pkgutil
-import re
 import sys
 
 from . import __version__, commands
 from .errors import FastVlmVideoError
+from .flag_errors import option_strings, parser_error, unknown_flags
 
 DESCRIPTION = """Fine-tune FastVLM on videos, images and text; predict and evaluate.
 
@@ -61,42 +60,6 @@ def subcommand_parser(parser: argparse.ArgumentParser, command: str | None) -> a
     return subparsers.choices.get(command, parser)
 
 
-NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
-
-
-def unknown_flags(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
-    """The tokens argparse would reject as unknown options (``--flag`` / ``--flag=value``), found before
-    it checks for missing required arguments, so ``evaluate --no_such_flag`` names the mistake."""
-    known = {s for action in parser._actions for s in action.option_strings}
-    unknown = []
-    for token in tokens:
-        if token == "--":
-            break
-        if not token.startswith("-") or token == "-" or " " in token or NEGATIVE_NUMBER.match(token):
-            continue
-        if token.split("=", 1)[0] not in known and token not in known:
-            unknown.append(token)
-    return unknown
-
-
-def unknown_flags_error(known: list[str], prog: str, unknown: list[str]) -> str:
-    """'PROG: error: unrecognized argument --promt; did you mean --prompt? (see PROG --help)', one line for
-    each unknown flag; ``known`` are the option strings it may have meant."""
-    lines = []
-    for token in unknown:
-        flag = token.split("=", 1)[0]
-        if not flag.startswith("-"):
-            continue
-        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
-        lines.append(f"unrecognized argument {flag}" + (f"; did you mean {close[0]}?" if close else ""))
-    if not lines:
-        lines.append(f"unrecognized arguments: {' '.join(unknown)}")
-    return "\n".join(f"{prog}: error: {line} (see {prog} --help)" for line in lines)
-
-
-def parser_error(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
-    """``unknown_flags_error`` for ``parser``'s own flags."""
-    return unknown_flags_error([s for action in parser._actions for s in action.option_strings], parser.prog, unknown)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if rest and getattr(modules.get(rest[0]), "PASSTHROUGH", False):
             return modules[rest[0]].run(rest[1:])
         target = subcommand_parser(parser, rest[0] if rest else None)
-        early = unknown_flags(target, rest[1:]) if target is not parser else []
+        early = unknown_flags(option_strings(target), rest[1:]) if target is not parser else []
         if early:  # before argparse reports a missing required argument instead
             print(parser_error(target, early), file=sys.stderr)
             return 2

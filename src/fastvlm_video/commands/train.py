@@ -32,6 +32,20 @@ def add_arguments(parser) -> None:
 
 
 def run(argv: list[str]) -> int:
+    import sys
+
+    from ..flag_errors import unknown_flags, unknown_flags_error
+    from ..train import flag_snapshot
+
+    saved = flag_snapshot.load()  # the flags without importing transformers (None: not for this install)
+    if saved is not None and (not argv or argv[0] in ("-h", "--help")):
+        print(USAGE)
+        saved.print_help()
+        return 0
+    if saved is not None and (unknown := unknown_flags(flag_snapshot.known_flags(saved), argv)):
+        print(unknown_flags_error(flag_snapshot.known_flags(saved), "fastvlm-video train", unknown), file=sys.stderr)
+        return 2
+
     from ..train.args import build_parser, parse_train_args
     from ..train.run import train
 
