@@ -40,9 +40,9 @@ COMMANDS = subcommands()
 CASES = [(command, flag) for command in COMMANDS for flag in ("--no_such_flag", "--help")]
 
 
-def run_case(command: str, *args: str) -> dict:
+def run_case(*argv: str) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]), "COLUMNS": "100"}
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, command, *args], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True, env=env, timeout=300)
     lines = proc.stdout.splitlines()
     heavy = next((line for line in reversed(lines) if line.startswith(MARK)), None)
     out = "\n".join(line for line in lines if not line.startswith(MARK))
@@ -76,6 +76,13 @@ def test_help_has_an_example_without_heavy_imports(command, results):
     assert "examples:" in r["out"] and f"fastvlm-video {command} " in r["out"].split("examples:", 1)[1], r["out"]
     assert "Traceback" not in r["err"]
     assert r["heavy"] == "[]", f"{command} --help imported {r['heavy']}"
+
+
+@pytest.mark.parametrize("flag, code", [("--no_such_flag", 2), ("--help", 0)])
+def test_the_top_level_answers_without_heavy_imports(flag, code):
+    r = run_case(flag)
+    assert r["rc"] == code and r["heavy"] == "[]", r
+    assert ("--no_such_flag" in r["err"]) if code else ("examples:" in r["out"])
 
 
 def test_a_mistyped_train_flag_among_valid_ones_is_named_with_the_closest():
