@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-
 from fastvlm_video.cli import build_parser, load_commands, main
 
 
