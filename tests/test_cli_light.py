@@ -40,8 +40,9 @@ COMMANDS = subcommands()
 CASES = [(command, flag) for command in COMMANDS for flag in ("--no_such_flag", "--help")]
 
 
-def run_case(*argv: str) -> dict:
+def run_case(*argv: str, flag_cache: Path | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]), "COLUMNS": "100"}
+    env["FASTVLM_VIDEO_FLAG_CACHE"] = str(flag_cache) if flag_cache else "off"
     proc = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True, env=env, timeout=300)
     lines = proc.stdout.splitlines()
     heavy = next((line for line in reversed(lines) if line.startswith(MARK)), None)
@@ -50,10 +51,26 @@ def run_case(*argv: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def results() -> dict:
+def flag_cache(tmp_path_factory) -> Path:
+    """A train-flags cache for the subprocesses; filled here when the packaged snapshot is for another
+    transformers version (as the first `train` run on such an install fills the user's)."""
+    from fastvlm_video.train import flag_snapshot
+
+    folder = tmp_path_factory.mktemp("flag_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(flag_snapshot.CACHE_ENV, str(folder))
+        if flag_snapshot.load() is None:
+            from fastvlm_video.train.args import build_parser
+
+            flag_snapshot.remember(build_parser())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def results(flag_cache) -> dict:
     """Every (command, flag) case, run in parallel once for the whole module."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(CASES, pool.map(lambda case: run_case(*case), CASES)))
+        return dict(zip(CASES, pool.map(lambda case: run_case(*case, flag_cache=flag_cache), CASES)))
 
 
 def test_the_commands_are_found():
@@ -85,8 +102,9 @@ def test_the_top_level_answers_without_heavy_imports(flag, code):
     assert ("--no_such_flag" in r["err"]) if code else ("examples:" in r["out"])
 
 
-def test_a_mistyped_train_flag_among_valid_ones_is_named_with_the_closest():
-    r = run_case("train", "--model_name_or_path=m", "--learning_rate", "1e-4", "--lerning_rate", "1", "--freeze_llm", "true")
+def test_a_mistyped_train_flag_among_valid_ones_is_named_with_the_closest(flag_cache):
+    argv = ["train", "--model_name_or_path=m", "--learning_rate", "1e-4", "--lerning_rate", "1", "--freeze_llm", "true"]
+    r = run_case(*argv, flag_cache=flag_cache)
     assert r["rc"] == 2 and r["heavy"] == "[]", r
     assert r["err"].strip() == ("fastvlm-video train: error: unrecognized argument --lerning_rate; did you mean --learning_rate? "
                                 "(see fastvlm-video train --help)"), r["err"]
@@ -97,25 +115,40 @@ def test_a_mistyped_flag_wins_over_a_missing_required_argument():
     assert r["rc"] == 2 and "--no_such_flag" in r["err"] and "required" not in r["err"], r
 
 
-def test_the_saved_train_flags_are_the_real_parsers(monkeypatch):
-    """train_flags.json matches the installed transformers and train/args.py, flag for flag and in --help
-    (regenerate: python -m fastvlm_video.train.flag_snapshot)."""
+def test_the_packaged_train_flags_are_the_real_parsers(monkeypatch):
+    """train_flags.json matches train/args.py and, for the transformers it names, the real parser flag for
+    flag and in --help (regenerate: python -m fastvlm_video.train.flag_snapshot)."""
     from fastvlm_video.train import flag_snapshot
     from fastvlm_video.train.args import build_parser
 
+    packaged, stamp = json.loads(flag_snapshot.SNAPSHOT.read_text()), flag_snapshot.fingerprint()
+    assert packaged["args_sha256"] == stamp["args_sha256"], "train/args.py changed: python -m fastvlm_video.train.flag_snapshot"
+    if packaged["transformers"] != stamp["transformers"]:
+        pytest.skip(f"train_flags.json is for transformers {packaged['transformers']}, {stamp['transformers']} is installed")
     real = build_parser()
-    assert json.loads(flag_snapshot.SNAPSHOT.read_text()) == json.loads(json.dumps(flag_snapshot.describe(real))), (
-        "train_flags.json is stale: python -m fastvlm_video.train.flag_snapshot")
+    assert packaged == json.loads(json.dumps(flag_snapshot.describe(real))), "python -m fastvlm_video.train.flag_snapshot"
     monkeypatch.setenv("COLUMNS", "100")
     assert flag_snapshot.load().format_help() == real.format_help()
 
 
-def test_a_snapshot_for_another_install_is_not_used(tmp_path, monkeypatch):
+def test_another_install_uses_the_real_parser_once_then_its_cached_flags(tmp_path, monkeypatch, capsys):
+    """A packaged snapshot for another transformers is not used: the first train run parses with the real
+    parser (same one-line error) and caches the flags; the next runs use them."""
+    from fastvlm_video.cli import main
     from fastvlm_video.train import flag_snapshot
 
     stale = json.loads(flag_snapshot.SNAPSHOT.read_text()) | {"transformers": "0.0.1"}
     (tmp_path / "train_flags.json").write_text(json.dumps(stale))
     monkeypatch.setattr(flag_snapshot, "SNAPSHOT", tmp_path / "train_flags.json")
+    monkeypatch.setenv(flag_snapshot.CACHE_ENV, str(tmp_path / "cache"))
     assert flag_snapshot.load() is None
-    monkeypatch.setattr(flag_snapshot, "SNAPSHOT", tmp_path / "missing.json")
+    assert main(["train", "--model_name_or_path", "m", "--lerning_rate", "1"]) == 2
+    assert capsys.readouterr().err.strip() == ("fastvlm-video train: error: unrecognized argument --lerning_rate; did you mean "
+                                               "--learning_rate? (see fastvlm-video train --help)")  # fmt: skip
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    assert "--learning_rate" in flag_snapshot.known_flags(flag_snapshot.load())
+    (next((tmp_path / "cache").glob("*.json"))).write_text("{damaged")
     assert flag_snapshot.load() is None
+    monkeypatch.setenv(flag_snapshot.CACHE_ENV, "off")
+    assert main(["train", "--help"]) == 0 and "--learning_rate" in capsys.readouterr().out
+    assert not (tmp_path / "cache" / "off").exists()

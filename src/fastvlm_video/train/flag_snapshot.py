@@ -1,11 +1,12 @@
-"""The ``train`` parser's flags, saved to ``train_flags.json``: ``train --help`` and a mistyped train flag
-answer without importing transformers (its ``TrainingArguments`` make up most of the flags; importing it
-takes seconds).
+"""The ``train`` parser's flags, saved: ``train --help`` and a mistyped train flag answer without importing
+transformers (its ``TrainingArguments`` make up most of the flags; importing it takes seconds).
 
-The snapshot records the transformers version and a hash of ``train/args.py`` it was made from, and is
-used only when both match what is installed; otherwise ``train`` parses as before, with the real parser.
-Regenerate after changing either: ``python -m fastvlm_video.train.flag_snapshot``
-(tests/test_cli_light.py fails while the stored file differs from the real parser).
+A snapshot records the transformers version and a hash of ``train/args.py`` it was made from, and is used
+only when both match what is installed. The packaged one (``train_flags.json``, made with the transformers
+this project was tested with) comes first; for another transformers version, the first ``train`` run (the
+real parser, seconds) saves one to ``~/.cache/fastvlm-video/train_flags/`` (``FASTVLM_VIDEO_FLAG_CACHE``: another
+folder, or ``off``), so later ones answer fast too. Regenerate the packaged one after changing
+``train/args.py``: ``python -m fastvlm_video.train.flag_snapshot`` (tests/test_cli_light.py checks it).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import argparse
 import hashlib
 import importlib.metadata
 import json
+import os
+import uuid
 from pathlib import Path
 
 SNAPSHOT = Path(__file__).with_name("train_flags.json")
 ARGS_SOURCE = Path(__file__).with_name("args.py")
+CACHE_ENV = "FASTVLM_VIDEO_FLAG_CACHE"
 EXTRA_FLAGS = ("--config",)  # taken out of argv before the parser sees it (train/args.py _expand_config)
 KEYS = ("option_strings", "dest", "nargs", "const", "default", "choices", "required", "help", "metavar")
 
@@ -69,15 +73,51 @@ def rebuild(snapshot: dict) -> argparse.ArgumentParser:
     return parser
 
 
-def load() -> argparse.ArgumentParser | None:
-    """The saved parser, or None when there is none or it was made for another transformers / args.py."""
+def cache_path(stamp: dict) -> Path | None:
+    """Where a snapshot for ``stamp`` (a ``fingerprint``) is cached; None when the cache is off."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None and value.strip().lower() in ("", "off", "0", "none"):
+        return None
+    base = Path(value) if value else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fastvlm-video" / "train_flags"
+    return base / f"{stamp['transformers']}-{stamp['args_sha256'][:16]}.json"
+
+
+def read(path: Path | None, stamp: dict) -> dict | None:
+    """The snapshot in ``path`` if it was made for ``stamp``."""
     try:
-        snapshot = json.loads(SNAPSHOT.read_text())
+        snapshot = json.loads(path.read_text()) if path else None
     except (OSError, ValueError):
         return None
-    if any(snapshot.get(k) != v for k, v in fingerprint().items()):
+    if not isinstance(snapshot, dict) or any(snapshot.get(k) != v for k, v in stamp.items()):
         return None
-    return rebuild(snapshot)
+    return snapshot
+
+
+def load() -> argparse.ArgumentParser | None:
+    """The saved parser (packaged, else cached), or None when none was made for this transformers / args.py."""
+    stamp = fingerprint()
+    for path in (SNAPSHOT, cache_path(stamp)):
+        if (snapshot := read(path, stamp)) is not None:
+            try:
+                return rebuild(snapshot)
+            except (KeyError, TypeError, ValueError, AttributeError):  # a damaged cache file: the real parser
+                continue
+    return None
+
+
+def remember(parser: argparse.ArgumentParser) -> None:
+    """Cache the real parser's snapshot for the next runs (best effort: a read-only home is fine)."""
+    snapshot = describe(parser)
+    path = cache_path(snapshot)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")  # many processes (torchrun) may write at once
+        tmp.write_text(json.dumps(snapshot, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def known_flags(parser: argparse.ArgumentParser) -> list[str]:
