@@ -60,9 +60,9 @@ def flag_cache(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(flag_snapshot.CACHE_ENV, str(folder))
         if flag_snapshot.load() is None:
-            from fastvlm_video.train.args import build_parser
+            from fastvlm_video.train.args import build_parser as train_parser
 
-            flag_snapshot.remember(build_parser())
+            flag_snapshot.remember(train_parser())
     return folder
 
 
@@ -119,13 +119,13 @@ def test_the_packaged_train_flags_are_the_real_parsers(monkeypatch):
     """train_flags.json matches train/args.py and, for the transformers it names, the real parser flag for
     flag and in --help (regenerate: python -m fastvlm_video.train.flag_snapshot)."""
     from fastvlm_video.train import flag_snapshot
-    from fastvlm_video.train.args import build_parser
+    from fastvlm_video.train.args import build_parser as train_parser
 
     packaged, stamp = json.loads(flag_snapshot.SNAPSHOT.read_text()), flag_snapshot.fingerprint()
     assert packaged["args_sha256"] == stamp["args_sha256"], "train/args.py changed: python -m fastvlm_video.train.flag_snapshot"
     if packaged["transformers"] != stamp["transformers"]:
         pytest.skip(f"train_flags.json is for transformers {packaged['transformers']}, {stamp['transformers']} is installed")
-    real = build_parser()
+    real = train_parser()
     assert packaged == json.loads(json.dumps(flag_snapshot.describe(real))), "python -m fastvlm_video.train.flag_snapshot"
     monkeypatch.setenv("COLUMNS", "100")
     assert flag_snapshot.load().format_help() == real.format_help()
