@@ -39,8 +39,9 @@ def load_commands() -> dict:
 
 
 def build_parser(modules: dict, only: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``only``, just that subcommand gets its arguments (some import heavy modules for
-    their choices), so a mistake in another command's flags is reported before torch is imported."""
+    """The parser; with ``only``, just that subcommand gets its arguments (the others' are never built).
+    Choices and defaults come from light modules (``constants.py``): ``--help`` and a mistyped flag answer
+    before torch, transformers, timm, av or PIL is imported (tests/test_cli_light.py)."""
     parser = argparse.ArgumentParser(prog="fastvlm-video", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"fastvlm-video {__version__}")
