@@ -30,12 +30,8 @@ def result(proc: subprocess.CompletedProcess) -> str:
     return next(line for line in proc.stdout.splitlines() if line.startswith("RESULT"))
 
 
-# Their flags' choices come from modules that import torch (video settings, the memory model), and train's
-# flags are HF TrainingArguments: their mistakes still take the torch import (a few seconds).
-HEAVY_PARSERS = {"train", "budget", "cache", "check", "clean", "frames"}
-
-
-@pytest.mark.parametrize("command", sorted(set(load_commands()) - HEAVY_PARSERS))
+# Every command, train included (its flags come from train/train_flags.json; tests/test_cli_light.py).
+@pytest.mark.parametrize("command", sorted(load_commands()))
 def test_a_mistyped_flag_fails_before_torch_is_imported(command):
     proc = cli(command, "--bogus")
     assert result(proc) == "RESULT 2 []", proc.stderr

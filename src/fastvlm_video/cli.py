@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import logging
 import os
@@ -12,6 +11,7 @@ import sys
 
 from . import __version__, commands
 from .errors import FastVlmVideoError
+from .flag_errors import option_strings, parser_error, unknown_flags
 
 DESCRIPTION = """Fine-tune FastVLM on videos, images and text; predict and evaluate.
 
@@ -39,8 +39,9 @@ def load_commands() -> dict:
 
 
 def build_parser(modules: dict, only: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``only``, just that subcommand gets its arguments (some import heavy modules for
-    their choices), so a mistake in another command's flags is reported before torch is imported."""
+    """The parser; with ``only``, just that subcommand gets its arguments (the others' are never built).
+    Choices and defaults come from light modules (``constants.py``): ``--help`` and a mistyped flag answer
+    before torch, transformers, timm, av or PIL is imported (tests/test_cli_light.py)."""
     parser = argparse.ArgumentParser(prog="fastvlm-video", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"fastvlm-video {__version__}")
@@ -54,21 +55,12 @@ def build_parser(modules: dict, only: str | None = None) -> argparse.ArgumentPar
     return parser
 
 
-def unknown_flags_error(parser: argparse.ArgumentParser, command: str | None, unknown: list[str]) -> str:
-    """'unrecognized argument --promt; did you mean --prompt?' for each unknown flag of the subcommand."""
+def subcommand_parser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    """The subparser of ``command`` (the top-level parser for none)."""
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    target = subparsers.choices.get(command, parser)
-    known = [s for action in target._actions for s in action.option_strings]
-    lines = []
-    for token in unknown:
-        flag = token.split("=", 1)[0]
-        if not flag.startswith("-"):
-            continue
-        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
-        lines.append(f"unrecognized argument {flag}" + (f"; did you mean {close[0]}?" if close else ""))
-    if not lines:
-        lines.append(f"unrecognized arguments: {' '.join(unknown)}")
-    return f"{target.prog}: error: " + f"\n{target.prog}: error: ".join(lines) + f"\n(see {target.prog} --help)"
+    return subparsers.choices.get(command, parser)
+
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if rest and getattr(modules.get(rest[0]), "PASSTHROUGH", False):
             return modules[rest[0]].run(rest[1:])
+        target = subcommand_parser(parser, rest[0] if rest else None)
+        early = unknown_flags(option_strings(target), rest[1:]) if target is not parser else []
+        if early:  # before argparse reports a missing required argument instead
+            print(parser_error(target, early), file=sys.stderr)
+            return 2
         args, unknown = parser.parse_known_args(argv)
         if unknown:
-            print(unknown_flags_error(parser, args.command, unknown), file=sys.stderr)
+            print(parser_error(subcommand_parser(parser, args.command), unknown), file=sys.stderr)
             return 2
         if args.command is None:
             parser.print_help()

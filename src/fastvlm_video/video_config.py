@@ -8,12 +8,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .constants import VIDEO_CONFIG_NAME, VISION_STRIDE
+from .constants import (ASPECT_MODES, DEFAULT_FRAMES_FPS, FRAME_SAMPLING_MODES, VIDEO_BACKENDS, VIDEO_CONFIG_NAME,
+                        VISION_STRIDE)
 from .errors import ConfigError
-from .media.frame_folder import DEFAULT_FRAMES_FPS
-from .media.sampling import FRAME_SAMPLING_MODES
-from .media.transforms import ASPECT_MODES
-from .media.video import VIDEO_BACKENDS
 
 
 @dataclass

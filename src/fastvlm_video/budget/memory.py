@@ -31,8 +31,9 @@ from pathlib import Path
 
 import torch
 
-BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
-TRAIN_MODES = ("full", "frozen_llm", "projector", "lora", "qlora")
+from ..constants import DTYPE_BYTES, TRAIN_MODES  # noqa: F401  (TRAIN_MODES re-exported)
+
+BYTES = DTYPE_BYTES
 QLORA_BYTES = 0.5 + 4 / 64 * 0.25  # nf4 + double-quantized absmax per 64 weights (~0.52 bytes)
 GiB = 1024**3
 SHAPE_PROBE = 256  # px of the meta-device forward that measures the tower's layer shapes

@@ -22,7 +22,7 @@ HELP = "estimate tokens per sample and GPU memory of a fine-tune; list the setti
 
 
 def add_arguments(parser) -> None:
-    from ..budget.memory import BYTES, TRAIN_MODES
+    from ..constants import DTYPE_BYTES as BYTES, TRAIN_MODES
     from ..data.settings import add_video_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -25,8 +25,7 @@ HELP = "decode every record's frames once into a frame cache (train/evaluate/che
 
 
 def add_arguments(parser) -> None:
-    from ..data.cache_build import DEFAULT_JPEG_QUALITY
-    from ..data.frame_cache import CODECS
+    from ..constants import CACHE_CODECS as CODECS, DEFAULT_JPEG_QUALITY
     from ..data.settings import add_data_arguments, add_video_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter

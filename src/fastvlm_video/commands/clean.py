@@ -20,7 +20,7 @@ HELP = "drop low-quality videos (size, brightness, sharpness, motion); CSV of me
 
 
 def add_arguments(parser) -> None:
-    from ..data.clean import Thresholds
+    from ..data.clean_thresholds import Thresholds
     from ..data.settings import add_video_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -49,7 +49,7 @@ def add_arguments(parser) -> None:
 
 def min_short_side(args, video) -> int:
     """``--min_short_side``, else the frame size the model gets (``--model`` / ``--image_size``), else the default."""
-    from ..data.clean import Thresholds
+    from ..data.clean_thresholds import Thresholds
 
     if args.min_short_side is not None:
         return args.min_short_side

@@ -27,7 +27,7 @@ HELP = "batch inference on a test set: predictions.jsonl, metrics.json and an HT
 def add_arguments(parser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", required=True, help="checkpoint directory")
-    parser.add_argument("--data", required=True, nargs="+",
+    parser.add_argument("--data", required=True, nargs="+", action="extend",
                         help="test records (LLaVA JSON/JSONL or messages format); several files: one predictions.jsonl "
                         "with a 'source' column, metrics per file and overall")  # fmt: skip
     parser.add_argument("--media_folder", "--image_folder", default=".", help="folder the media paths are relative to")

@@ -32,15 +32,28 @@ def add_arguments(parser) -> None:
 
 
 def run(argv: list[str]) -> int:
-    from ..train.args import build_parser, parse_train_args
-    from ..train.run import train
+    import sys
 
+    from ..flag_errors import unknown_flags, unknown_flags_error
+    from ..train import flag_snapshot
+
+    parser = flag_snapshot.load()  # the flags without importing transformers (None: none saved for this install)
+    if parser is None:
+        from ..train.args import build_parser
+
+        parser = build_parser()
+        flag_snapshot.remember(parser)  # the next runs answer --help / a typo without transformers
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
-        parser = build_parser()
-        parser.prog = "fastvlm-video train"
         parser.print_help()
         return 0
+    if unknown := unknown_flags(flag_snapshot.known_flags(parser), argv):
+        print(unknown_flags_error(flag_snapshot.known_flags(parser), "fastvlm-video train", unknown), file=sys.stderr)
+        return 2
+
+    from ..train.args import parse_train_args
+    from ..train.run import train
+
     result = train(*parse_train_args(argv))
     eval_part = f", eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
     if result.eval_excluded:

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..constants import DEFAULT_JPEG_QUALITY  # noqa: F401  (re-exported)
 from ..errors import ConfigError, MediaError
 from ..video_config import VideoConfig
 from .check import MediaJob, Problem, media_problems
@@ -45,8 +46,6 @@ from .parallel import parallel_map
 from .records import MediaRef, Sample
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_JPEG_QUALITY = 95
 
 
 @dataclass

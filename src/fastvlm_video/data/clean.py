@@ -33,6 +33,7 @@ from ..media.image import load_image
 from ..media.video import load_video_tensor
 from ..video_config import VideoConfig
 from .check import MediaJob
+from .clean_thresholds import Thresholds
 from .parallel import parallel_map
 from .records import load_samples
 from .subset import write_subset
@@ -41,18 +42,6 @@ logger = logging.getLogger(__name__)
 
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma
 MOTION_GRID = 8  # motion is measured per tile of a MOTION_GRID x MOTION_GRID grid over the frame
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What a usable clip needs; defaults suit ordinary camera footage."""
-
-    min_short_side: int = 224
-    min_brightness: float = 20.0
-    max_brightness: float = 235.0
-    min_sharpness: float = 50.0
-    motion_threshold: float = 2.0  # mean |grey difference| (0-255) in the busiest tile that counts as motion
-    min_motion_share: float = 0.2
 
 
 @dataclass

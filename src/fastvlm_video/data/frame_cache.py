@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..constants import CACHE_CODECS
 from ..errors import ConfigError, MediaError
 from ..media.frame_folder import folder_stamp
 from ..media.kinds import is_frame_folder
@@ -58,7 +59,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: stamps carry a content fingerprint
 MANIFEST = "cache.json"
 BUILD_REPORT = "build_report.json"
-CODECS = ("raw", "png", "jpeg")
+CODECS = CACHE_CODECS
 PROMPT_ONLY = {"time_instruction"}  # video settings that change the prompt, not the frames
 Stamp = tuple[int, int, str] | None  # (size, mtime_ns, fingerprint) of a media file; None when it cannot be read
 FINGERPRINT_BYTES = 64 * 1024  # read from each end of a file for its fingerprint

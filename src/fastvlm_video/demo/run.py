@@ -15,6 +15,7 @@ import logging
 import time
 from pathlib import Path
 
+from ..file_modes import share_like_other_files
 from ..infer.evaluate import evaluate_checkpoint
 from ..model.processor import make_processor
 from ..model.tiny import build_tiny_model
@@ -112,6 +113,7 @@ def train_image_stage(out: Path, data: Path, epochs: int = IMAGE_EPOCHS, seed: i
     tokenizer = demo_tokenizer()
     build_tiny_model(tokenizer, seed=seed, text_hidden_size=DEMO_TEXT_HIDDEN).save_pretrained(init)
     make_processor(tokenizer, DEMO_IMAGE_SIZE).save_pretrained(init)
+    share_like_other_files(init)
     image_stage = _train_argv(init, data, "images", out / "image_model", epochs, IMAGE_BATCH, 1, seed)
     image_stage += ["--cpu_threads", str(cpu_threads)]
     image_stage += ["--unfreeze_mm_vision_tower", "true", "--vision_tower_batchnorm", "batch"]  # a random tower learns to see

@@ -319,6 +319,7 @@ def evaluate_checkpoint(
     for exc in invalid:
         logger.warning("skipping invalid record: %s", exc)
     samples = samples[:limit] if limit else samples
+    _check_ids(samples)  # before the model loads
     if frames_fps is None and any(spec.kind == "mvbench" for spec in specs.values()):
         frames_fps = MVBENCH_FRAMES_FPS  # episodic_reasoning's frame folders (TVQA frames at 3 fps, no fps.txt)
     ranks = Ranks.from_env()

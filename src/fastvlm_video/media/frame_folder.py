@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..constants import DEFAULT_FRAMES_FPS
 from ..errors import MediaError, UnreadableMediaError
 from .image import load_image
 from .index import SizeFn, VideoIndex
@@ -34,7 +35,6 @@ from .kinds import FRAME_EXTENSIONS
 
 FPS_SIDECAR = "fps.txt"
 META_SIDECAR = "meta.json"
-DEFAULT_FRAMES_FPS = 1.0
 _DIGITS = re.compile(r"(\d+)")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FRAME_SAMPLING_MODES = ("uniform", "fps", "keyframe")
+from ..constants import FRAME_SAMPLING_MODES  # noqa: F401  (re-exported)
 
 
 def uniform_indices(num_total: int, num_frames: int) -> list[int]:

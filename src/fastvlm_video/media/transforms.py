@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-ASPECT_MODES = ("pad", "crop", "resize")
+from ..constants import ASPECT_MODES  # noqa: F401  (re-exported)
 
 
 def resized_dims(width: int, height: int, size: int, aspect: str) -> tuple[int, int]:

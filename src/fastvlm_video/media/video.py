@@ -24,9 +24,8 @@ from . import animation, frame_folder, sampling
 from .files import check_media_file
 from .index import VideoIndex
 from .kinds import VIDEO_EXTENSIONS, is_frame_folder, is_video_file  # noqa: F401  (re-exported)
+from ..constants import VIDEO_BACKENDS  # noqa: F401  (re-exported)
 from .transforms import ASPECT_MODES, place_on_square, resized_dims
-
-VIDEO_BACKENDS = ("auto", "pyav", "decord")
 
 logger = logging.getLogger(__name__)
 
