@@ -23,9 +23,9 @@ from fastvlm_video.demo.post import SFT_STEPS, PostContext, accuracy, train_weak
 SPLITS = ("val", "test")
 
 
-def weak_start(root: Path, steps: int, frames: int, threads: int) -> Path:
+def weak_start(root: Path, steps: int, frames: int, seed: int, threads: int) -> Path:
     """``root/sft<steps>`` (``_f<frames>`` unless 8 frames), trained once."""
-    ctx = PostContext(root, root / "data", root / (f"sft{steps}" + ("" if frames == 8 else f"_f{frames}")), frames, 0, threads)
+    ctx = PostContext(root, root / "data", root / (f"sft{steps}" + ("" if frames == 8 else f"_f{frames}")), frames, seed, threads)
     if not (ctx.start / "training_summary.json").is_file():
         train_weak_start(ctx, steps)
     return ctx.start
@@ -41,22 +41,23 @@ def main() -> None:
     parser.add_argument("options", help="JSON: GRPO_DEFAULTS overrides, plus sft_steps (the start)")
     parser.add_argument("--root", default="runs/post0")
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="the seed ROOT's data and image stage were made with")
     parser.add_argument("--cpu_threads", type=int, default=1)
     parser.add_argument("--results", default="benchmarks/results/grpo_settings.jsonl")
     args = parser.parse_args()
     root, options = Path(args.root), json.loads(args.options)
     sft_steps = options.pop("sft_steps", SFT_STEPS)
-    start = weak_start(root, sft_steps, args.frames, args.cpu_threads)
+    start = weak_start(root, sft_steps, args.frames, args.seed, args.cpu_threads)
     start_scores_file = start / "demo_scores.json"
     if not start_scores_file.is_file():
         start_scores_file.write_text(json.dumps(scores(start, root / "data", start.parent / "eval" / start.name)))
-    ctx = PostContext(root / "try" / args.name, root / "data", start, args.frames, 0, args.cpu_threads, options)
+    ctx = PostContext(root / "try" / args.name, root / "data", start, args.frames, args.seed, args.cpu_threads, options)
     began = time.perf_counter()
     run_grpo_stage(ctx)
     seconds = round(time.perf_counter() - began, 1)
     metrics = json.loads((ctx.out / "grpo" / "training_summary.json").read_text())["objective"]["metrics"]
     row = {
-        "name": args.name, "frames": args.frames, "sft_steps": sft_steps, "options": {**GRPO_DEFAULTS, **options},
+        "name": args.name, "seed": args.seed, "root": str(root), "frames": args.frames, "sft_steps": sft_steps, "options": {**GRPO_DEFAULTS, **options},
         "start": json.loads(start_scores_file.read_text()), "grpo": scores(ctx.out / "grpo", root / "data", ctx.out / "eval"),
         "reward_first_last": [metrics["reward"]["first"], metrics["reward"]["last"]],
         "frac_reward_zero_std_first_last": [metrics["frac_reward_zero_std"]["first"], metrics["frac_reward_zero_std"]["last"]],
