@@ -86,7 +86,8 @@ def test_prompts_of_one_length_generate_as_one_batch_with_their_own_frames(token
                                            add_generation_prompt=True).input_ids) for t, n in zip(texts, frames)]  # fmt: skip
     assert equal_length_runs(prompts) == [[0, 1], [2], [3]]
     trainer = GRPOTrainer.__new__(GRPOTrainer)
-    trainer.grpo, trainer.eos_id, trainer.tokenizer = GRPOSettings(num_generations=2, max_completion_length=4, temperature=1e-4), encoder.im_end_id, tokenizer
+    trainer.grpo = GRPOSettings(num_generations=2, max_completion_length=4, temperature=1e-4)
+    trainer.eos_id, trainer.tokenizer = encoder.im_end_id, tokenizer
     trainer.model, trainer.suppressed, trainer._micro = model, [model.config.image_token_id], (-1, 0)
     trainer.state = SimpleNamespace(global_step=0)
     trainer.args = SimpleNamespace(seed=0, process_index=0, device=torch.device("cpu"), model_max_length=128)
