@@ -69,3 +69,37 @@ def test_generation_never_samples_the_image_token(tokenizer):
     assert not (out == image_token).any()
     trainer.suppressed = []
     assert (trainer.generate(model, [prompt], [0], None) == image_token).any()  # the hook does favour it
+
+
+def test_prompts_of_one_length_generate_as_one_batch_with_their_own_frames(tokenizer):
+    """Consecutive prompts of one length share one ``generate`` call; each row still sees its own prompt's
+    frames: near-greedy answers (temperature 1e-4) are those of each prompt generated alone."""
+    from types import SimpleNamespace
+
+    from fastvlm_video.train.grpo_trainer import equal_length_runs
+
+    model = build_tiny_model(tokenizer, seed=0).eval()
+    encoder = ChatEncoder(tokenizer, tokens_per_frame=1)
+    frames = [2, 2, 3, 0]
+    texts = ["qa", "qb", "qc", "a longer text-only question"]
+    prompts = [torch.tensor(encoder.encode([Message("user", (f"{IMAGE_TOKEN}\n" if n else "") + t)], [n] if n else [],
+                                           add_generation_prompt=True).input_ids) for t, n in zip(texts, frames)]  # fmt: skip
+    assert equal_length_runs(prompts) == [[0, 1], [2], [3]]
+    trainer = GRPOTrainer.__new__(GRPOTrainer)
+    trainer.grpo = GRPOSettings(num_generations=2, max_completion_length=4, temperature=1e-4)
+    trainer.eos_id, trainer.tokenizer = encoder.im_end_id, tokenizer
+    trainer.model, trainer.suppressed, trainer._micro = model, [model.config.image_token_id], (-1, 0)
+    trainer.state = SimpleNamespace(global_step=0)
+    trainer.args = SimpleNamespace(seed=0, process_index=0, device=torch.device("cpu"), model_max_length=128)
+    with torch.no_grad():
+        shape = model.get_image_features(pixel_values=torch.rand(1, 3, 64, 64), return_dict=True).pooler_output.shape[1:]
+    torch.manual_seed(0)
+    image = SimpleNamespace(pooler_output=30 * torch.randn(sum(frames), *shape))  # strong features: answers depend on them
+    together = trainer.generate(model, prompts, frames, image)
+    starts = [0, 2, 4, 7]
+    for b, (prompt, n) in enumerate(zip(prompts, frames)):
+        own = SimpleNamespace(pooler_output=image.pooler_output[starts[b] : starts[b] + n]) if n else None
+        alone = trainer.generate(model, [prompt], [n], own)
+        rows = together[2 * b : 2 * b + 2, : alone.shape[1]]
+        assert torch.equal(rows, alone), (b, rows, alone)
+    assert not torch.equal(together[0], together[2])  # the prompts' frames differ, and so do their answers

@@ -75,12 +75,17 @@ def stage_function(method: str):
         raise ConfigError(f"--post {method}: not available in this version ({module} is missing)") from None
 
 
-def train_weak_start(ctx: PostContext, steps: int = SFT_STEPS, lr: float = SFT_LR) -> Path:
-    """``out/sft``: the image-stage model after ``steps`` SFT steps on the motion clips."""
-    argv = ctx.train_argv(ctx.out / "image_model", "train", ctx.start)
+def sft_steps(ctx: PostContext, model: Path, output_dir: Path, steps: int, lr: float, batch_size: int = VIDEO_BATCH) -> Path:
+    """``output_dir``: ``model`` after ``steps`` SFT steps on the motion clips (the tower frozen, cosine schedule)."""
+    argv = ctx.train_argv(model, "train", output_dir, batch_size=batch_size)
     argv += ["--max_steps", str(steps), "--learning_rate", str(lr), "--eval_strategy", "no"]
     train(*parse_train_args(argv))
-    return ctx.start
+    return output_dir
+
+
+def train_weak_start(ctx: PostContext, steps: int = SFT_STEPS, lr: float = SFT_LR) -> Path:
+    """``out/sft``: the image-stage model after ``steps`` SFT steps on the motion clips."""
+    return sft_steps(ctx, ctx.out / "image_model", ctx.start, steps, lr)
 
 
 def accuracy(model: Path, data: Path, split: str, out: Path) -> float:

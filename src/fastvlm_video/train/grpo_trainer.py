@@ -4,7 +4,8 @@ rules, and takes the clipped-ratio step with a KL pull to the reference (``grpo_
 Per step, for a batch of B prompts:
 1. the frames of each prompt go through the vision tower and projector **once** (a feature-cache hit skips
    the tower); the same features feed its G generations (detached) and the loss forward (with gradients);
-2. generation: plain ``generate`` per prompt on G copies (no padding), sampling at ``--temperature`` (no
+2. generation: plain ``generate`` on G copies of each prompt, consecutive prompts of one length in one
+   batch (no padding), sampling at ``--temperature`` (no
    top-k / top-p, so the log-probabilities below are those of the sampling distribution), under a seed
    derived from (``--seed``, step, micro-batch, rank): resuming a run samples exactly what it would have;
 3. rewards per answer and function, advantages normalised within each group of G;
@@ -80,6 +81,17 @@ def completion_mask(completions: torch.Tensor, eos_id: int) -> tuple[torch.Tenso
     return positions <= first[:, None], ended
 
 
+def equal_length_runs(prompts: Sequence[torch.Tensor]) -> list[list[int]]:
+    """Indices of ``prompts`` in runs of consecutive prompts of one length (each run is generated as one batch)."""
+    runs: list[list[int]] = []
+    for i, ids in enumerate(prompts):
+        if runs and len(prompts[runs[-1][-1]]) == len(ids):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
 class GRPOTrainer(VideoTrainer):
     def __init__(self, *args, grpo: GRPOSettings, rewards: list[Reward], tokenizer, eos_id: int, ref_model=None,
                  tower_trains: bool = False, **kwargs):  # fmt: skip
@@ -141,26 +153,27 @@ class GRPOTrainer(VideoTrainer):
         self._micro = (step, self._micro[1] + 1 if self._micro[0] == step else 0)
         seed = generation_seed(self.args.seed, step, self._micro[1], self.args.process_index)
         features = image.pooler_output.detach() if image is not None else None
-        was_training, start = model.training, 0
+        blocks = list(features.split(list(num_frames))) if features is not None else [None] * len(prompts)
+        was_training = model.training
         model.eval()
         outputs = []
         try:
             with seeded(seed, self.args.device):
-                for ids, n in zip(prompts, num_frames):
-                    rows = ids[None].repeat(g.num_generations, 1)
+                for group in equal_length_runs(prompts):  # one generate per run of prompts of one length: no padding
+                    rows = torch.cat([prompts[b][None].repeat(g.num_generations, 1) for b in group])
                     kwargs = {}
-                    if n:
-                        frames = features[start : start + n].repeat(g.num_generations, 1, 1)
-                        kwargs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=frames)}
-                    start += n
-                    room = max(1, int(self.args.model_max_length) - len(ids))  # the prompt fits (checked in the dataset)
+                    frames = [blocks[b].repeat(g.num_generations, 1, 1) for b in group if num_frames[b]]
+                    if frames:
+                        kwargs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=torch.cat(frames))}
+                    length = rows.shape[1]
+                    room = max(1, int(self.args.model_max_length) - length)  # the prompt fits (checked in the dataset)
                     out = model.generate(
                         input_ids=rows, attention_mask=torch.ones_like(rows), max_new_tokens=min(g.max_completion_length, room),
                         do_sample=True, temperature=g.temperature, top_k=0, top_p=1.0, use_cache=True,
                         pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id, suppress_tokens=self.suppressed,
                         **kwargs,
                     )  # fmt: skip
-                    outputs.append(out[:, len(ids) :])
+                    outputs.append(out[:, length:])
         finally:
             model.train(was_training)
         width = max(o.shape[1] for o in outputs)
