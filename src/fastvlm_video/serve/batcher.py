@@ -16,6 +16,8 @@ so a flood is refused cheaply with 429.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import math
 import queue
@@ -34,6 +36,18 @@ from ..infer.predictor import Predictor, Prompt
 logger = logging.getLogger(__name__)
 
 END = object()  # the last item a job's queue receives
+TRIM_EVERY_S = 10.0  # at most this often (between batches), freed heap is handed back to the OS (glibc only)
+
+
+def _heap_trimmer():
+    """glibc's ``malloc_trim(0)`` (hands freed heap pages back to the OS), or a no-op elsewhere.
+
+    Decoding a clip allocates and frees many buffers of varying sizes in several threads; glibc keeps
+    the freed pages, so a server's RSS creeps up by a few KB per request for hours without it.
+    """
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    return getattr(libc, "malloc_trim", None) or (lambda _pad: 0)
 
 
 class QueueFull(Exception):
@@ -154,6 +168,7 @@ class Batcher:
         self._stop = False
         self.batches: deque[int] = deque(maxlen=1000)  # sizes of the recent batches run (for tests and logs)
         self.finished: deque[tuple[str, int]] = deque(maxlen=1000)  # (finish reason, tokens) of recent requests
+        self._trim, self._trimmed = _heap_trimmer(), time.monotonic()
         self._thread = threading.Thread(target=self._run, name="fastvlm-batcher", daemon=True)
         self._thread.start()
 
@@ -221,6 +236,9 @@ class Batcher:
                     job.pieces.put(exc)
             self.batches.append(len(live))
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * (time.monotonic() - started)
+            if time.monotonic() - self._trimmed > TRIM_EVERY_S:
+                self._trim(0)
+                self._trimmed = time.monotonic()
 
     def _record(self, job: Job) -> None:
         self.finished.append((job.finish_reason, job.new_tokens))
