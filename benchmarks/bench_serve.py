@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="checkpoint (default: a tiny random model built on the fly)")
     parser.add_argument("--media_folder", type=Path, help="clips the clients ask about (default: synthetic)")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=4, help="requests per client per round")
+    parser.add_argument("--requests", type=int, default=16, help="requests per client per round (a few seconds of load at least)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max_tokens", type=int, default=8)
     parser.add_argument("--soak_s", type=float, default=0.0, help="seconds of continuous load for the memory check")

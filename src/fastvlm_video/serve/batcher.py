@@ -42,8 +42,8 @@ TRIM_EVERY_S = 10.0  # at most this often (between batches), freed heap is hande
 def _heap_trimmer():
     """glibc's ``malloc_trim(0)`` (hands freed heap pages back to the OS), or a no-op elsewhere.
 
-    Decoding a clip allocates and frees many buffers of varying sizes in several threads; glibc keeps
-    the freed pages, so a server's RSS creeps up by a few KB per request for hours without it.
+    Decoding a clip allocates and frees many buffers of varying sizes in several threads and glibc keeps
+    freed pages; trimming now and then keeps a long-running server's RSS from creeping up with them.
     """
     name = ctypes.util.find_library("c")
     libc = ctypes.CDLL(name) if name else None
